@@ -1,0 +1,46 @@
+import nx from '@nx/eslint-plugin';
+
+/**
+ * Module boundaries: the tree shows the architecture, and a wrong import fails lint.
+ * scope:web (Angular) never reaches the server stack; scope:api never reaches Angular;
+ * scope:shared (contracts) imports no framework at all. Proven by libs/testing/lint (a fixture
+ * with a deliberate bad import that this rule must reject).
+ */
+export const depConstraints = [
+  { sourceTag: 'scope:web', onlyDependOnLibsWithTags: ['scope:web', 'scope:shared'],
+    bannedExternalImports: ['@nestjs/*', 'typeorm', 'pg', 'pg-*', 'passport*', 'kerberos'] },
+  { sourceTag: 'scope:api', onlyDependOnLibsWithTags: ['scope:api', 'scope:shared'],
+    bannedExternalImports: ['@angular/*'] },
+  { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'],
+    bannedExternalImports: ['@nestjs/*', '@angular/*', 'typeorm', 'pg', 'rxjs'] },
+  { sourceTag: 'scope:tools', onlyDependOnLibsWithTags: ['scope:tools', 'scope:api', 'scope:shared'] },
+  { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:feature', 'type:data-access', 'type:ui', 'type:util', 'type:native'] },
+  { sourceTag: 'type:feature', onlyDependOnLibsWithTags: ['type:feature', 'type:data-access', 'type:ui', 'type:util', 'type:native'] },
+  { sourceTag: 'type:data-access', onlyDependOnLibsWithTags: ['type:data-access', 'type:util', 'type:native'] },
+  { sourceTag: 'type:ui', onlyDependOnLibsWithTags: ['type:ui', 'type:util'] },
+  { sourceTag: 'type:util', onlyDependOnLibsWithTags: ['type:util', 'type:native'] },
+  { sourceTag: 'type:native', onlyDependOnLibsWithTags: ['type:util'] },
+  { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:util', 'type:native', 'type:data-access', 'type:testing'] },
+];
+
+export default [
+  ...nx.configs['flat/base'],
+  ...nx.configs['flat/typescript'],
+  ...nx.configs['flat/javascript'],
+  {
+    ignores: ['**/dist', '**/out-tsc', '**/build', 'tmp/**', '**/vite.config.*.timestamp*'],
+  },
+  {
+    files: ['**/*.ts', '**/*.tsx', '**/*.js', '**/*.jsx'],
+    rules: {
+      '@nx/enforce-module-boundaries': [
+        'error',
+        {
+          enforceBuildableLibDependency: true,
+          allow: ['^.*/eslint(\\.base)?\\.config\\.[cm]?[jt]s$'],
+          depConstraints,
+        },
+      ],
+    },
+  },
+];

@@ -1,0 +1,165 @@
+/**
+ * Test helpers over `tools/realm`: start (idempotently) the throwaway Kerberos realm and
+ * PostgreSQL cluster a suite needs, and get tickets from it with the real MIT tools.
+ *
+ * Suites call {@link ensureRealm} in `beforeAll`; concurrent callers on the same directory are
+ * serialised by the realm tool's own lock, and a realm that is already up is reused.
+ */
+import { spawnSync, SpawnSyncReturns } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+/** Which KDB the realm uses: `db2` (unconstrained delegation only) or `ldap` (S4U2proxy too). */
+export type RealmKdb = 'db2' | 'ldap';
+
+/** The demo users every realm has. */
+export type RealmUser = 'alice' | 'bob' | 'carol' | 'dbadmin';
+
+/** What a running realm offers a test, parsed from its `realm.env`. */
+export interface RealmEnv {
+  dir: string;
+  realm: string;
+  kdb: RealmKdb;
+  krb5Config: string;
+  rcacheDir: string;
+  kdc: string;
+  httpKeytab: string;
+  postgresKeytab: string;
+  otherKeytab: string;
+  servicePrincipal: string;
+  pg: { host: string; hostaddr: string; port: number; database: string; socketDir: string; superuser: string };
+  url: string;
+  port: number;
+  passwords: Record<RealmUser, string>;
+  /** Every exported variable, for spawning tools with the realm's environment. */
+  vars: Record<string, string>;
+}
+
+/** Where the repository is, found from this file (libs/testing/realm/src). */
+export const repoRoot = resolve(__dirname, '../../../..');
+const realmTool = join(repoRoot, 'tools/realm/realm.sh');
+
+/** Fixed test realms: one per KDB, on port bases no demo uses. */
+export const testRealms: Record<RealmKdb, { dir: string; portBase: number }> = {
+  db2: { dir: join(repoRoot, 'tmp/realms/test-db2'), portBase: 17600 },
+  ldap: { dir: join(repoRoot, 'tmp/realms/test-ldap'), portBase: 17700 },
+};
+
+function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}) {
+  return spawnSync(cmd, args, { encoding: 'utf8', env: opts.env ?? process.env, input: opts.input, timeout: 120_000 });
+}
+
+function fail(what: string, r: SpawnSyncReturns<string>): never {
+  throw new Error(`${what} failed (exit ${r.status}${r.signal ? `, ${r.signal}` : ''}): ${(r.stderr || r.stdout || String(r.error)).trim()}`);
+}
+
+/** Parse a realm.env file (`export NAME='value'` lines) into a map. */
+export function parseEnvFile(text: string): Record<string, string> {
+  const vars: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const m = /^export ([A-Z0-9_]+)='([^']*)'$/.exec(line.trim());
+    if (m) vars[m[1]] = m[2];
+  }
+  return vars;
+}
+
+/** Read the environment of the realm in `dir` (which must be up). */
+export function readRealm(dir: string): RealmEnv {
+  const v = parseEnvFile(readFileSync(join(dir, 'realm.env'), 'utf8'));
+  const need = (k: string) => {
+    if (v[k] === undefined) throw new Error(`realm.env in ${dir} lacks ${k}: run 'npm run realm -- down --dir ${dir}' and retry`);
+    return v[k];
+  };
+  return {
+    dir: need('FORWARDABLE_REALM_DIR'),
+    realm: need('FORWARDABLE_REALM'),
+    kdb: need('FORWARDABLE_KDB') as RealmKdb,
+    krb5Config: need('KRB5_CONFIG'),
+    rcacheDir: need('KRB5RCACHEDIR'),
+    kdc: need('FORWARDABLE_KDC'),
+    httpKeytab: need('FORWARDABLE_HTTP_KEYTAB'),
+    postgresKeytab: need('FORWARDABLE_POSTGRES_KEYTAB'),
+    otherKeytab: need('FORWARDABLE_OTHER_KEYTAB'),
+    servicePrincipal: need('FORWARDABLE_SERVICE_PRINCIPAL'),
+    pg: {
+      host: need('FORWARDABLE_PG_HOST'),
+      hostaddr: need('FORWARDABLE_PG_HOSTADDR'),
+      port: Number(need('FORWARDABLE_PG_PORT')),
+      database: need('FORWARDABLE_PG_DATABASE'),
+      socketDir: need('FORWARDABLE_PG_SOCKET_DIR'),
+      superuser: need('FORWARDABLE_PG_SUPERUSER'),
+    },
+    url: need('FORWARDABLE_URL'),
+    port: Number(need('FORWARDABLE_PORT')),
+    passwords: {
+      alice: need('FORWARDABLE_PASSWORD_ALICE'),
+      bob: need('FORWARDABLE_PASSWORD_BOB'),
+      carol: need('FORWARDABLE_PASSWORD_CAROL'),
+      dbadmin: need('FORWARDABLE_PASSWORD_DBADMIN'),
+    },
+    vars: v,
+  };
+}
+
+/**
+ * Start the realm (if it is not running) and return its environment.
+ * @param kdb - `db2` or `ldap`; each has its own fixed test directory and ports.
+ * @param opts - another directory / port base / realm name, for a second realm beside the first.
+ */
+export function ensureRealm(kdb: RealmKdb, opts: { dir?: string; portBase?: number; realm?: string } = {}): RealmEnv {
+  const dir = opts.dir ?? testRealms[kdb].dir;
+  const portBase = opts.portBase ?? testRealms[kdb].portBase;
+  const args = [realmTool, 'up', '--quiet', '--dir', dir, '--kdb', kdb, '--port-base', String(portBase)];
+  if (opts.realm) args.push('--realm', opts.realm);
+  const r = run('bash', args);
+  if (r.status !== 0) fail(`npm run realm -- up --kdb ${kdb} --dir ${dir}`, r);
+  return readRealm(dir);
+}
+
+/** Stop and remove a realm started by {@link ensureRealm}. */
+export function stopRealm(dir: string): void {
+  const r = run('bash', [realmTool, 'down', '--quiet', '--dir', dir]);
+  if (r.status !== 0) fail(`npm run realm -- down --dir ${dir}`, r);
+}
+
+/** The realm's environment for a child process, with `extra` on top. */
+export function realmProcessEnv(realm: RealmEnv, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { ...process.env, ...realm.vars, KRB5_KDC_PROFILE: '/nonexistent', ...extra };
+}
+
+/** A user's ticket cache, made by the real `kinit`. Call `destroy()` when done. */
+export interface TicketCache {
+  /** `FILE:/path` form, for KRB5CCNAME. */
+  name: string;
+  path: string;
+  destroy(): void;
+}
+
+/**
+ * `kinit` a demo user with their password into a fresh FILE cache.
+ * @param flags - extra kinit flags, such as `-F` (not forwardable) or `-l 30s`.
+ */
+export function kinit(realm: RealmEnv, user: RealmUser, flags: string[] = []): TicketCache {
+  const d = mkdtempSync(join(tmpdir(), `fw-${user}-`));
+  const path = join(d, 'ccache');
+  const name = `FILE:${path}`;
+  const r = run('kinit', [...flags, `${user}@${realm.realm}`], {
+    env: realmProcessEnv(realm, { KRB5CCNAME: name }),
+    input: `${realm.passwords[user]}\n`,
+  });
+  if (r.status !== 0) fail(`kinit ${user}`, r);
+  return { name, path, destroy: () => rmSync(d, { recursive: true, force: true }) };
+}
+
+/** Run a command with the realm's environment (and optionally a ticket cache). */
+export function runWithRealm(
+  realm: RealmEnv,
+  cmd: string,
+  args: string[],
+  opts: { ccache?: TicketCache; env?: Record<string, string>; input?: string } = {},
+): SpawnSyncReturns<string> {
+  const extra: Record<string, string> = { ...(opts.env ?? {}) };
+  if (opts.ccache) extra.KRB5CCNAME = opts.ccache.name;
+  return run(cmd, args, { env: realmProcessEnv(realm, extra), input: opts.input });
+}

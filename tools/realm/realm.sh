@@ -1,0 +1,585 @@
+#!/usr/bin/env bash
+# tools/realm: a throwaway Kerberos realm (MIT KDC, optional slapd for the LDAP KDB) and a
+# PostgreSQL 15 cluster that trusts it through GSSAPI, all on 127.0.0.1, in one directory,
+# started and stopped by PID. Used by the demo, by every integration test and by CI.
+#
+#   npm run realm -- up     [--dir D] [--kdb db2|ldap] [--realm R] [--port-base N]
+#   npm run realm -- down   [--dir D]      stop our daemons (by PID) and delete the directory
+#   npm run realm -- status [--dir D]      exit 0 when every daemon of the realm is running
+#   npm run realm -- env    [--dir D]      print `export` lines for `eval "$(npm run -s realm -- env)"`
+#
+# Nothing under /etc is read or written: every tool is pointed at the directory through
+# KRB5_CONFIG, KRB5_KDC_PROFILE and KRB5RCACHEDIR (see shared/KERBEROS-NOTES.md).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
+PG_BIN="${FORWARDABLE_PG_BIN:-/usr/lib/postgresql/15/bin}"
+DEBIAN_PACKAGES=(krb5-kdc krb5-admin-server krb5-kdc-ldap krb5-user libkrb5-dev slapd ldap-utils postgresql-15 postgresql-client-15 curl util-linux)
+
+die() { echo "realm: $*" >&2; exit 1; }
+say() { [[ -n "${QUIET:-}" ]] || echo "realm: $*" >&2; }
+
+usage() {
+  sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
+# ---------------------------------------------------------------- arguments
+CMD="${1:-}"; [[ -n "$CMD" ]] || usage; shift
+DIR="${FORWARDABLE_REALM_DIR:-$REPO/tmp/realm}"
+KDB="" REALM="" PORT_BASE="" ALLOW_INSTALL=1
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --dir) DIR="$2"; shift 2 ;;
+    --kdb) KDB="$2"; shift 2 ;;
+    --realm) REALM="$2"; shift 2 ;;
+    --port-base) PORT_BASE="$2"; shift 2 ;;
+    --no-install) ALLOW_INSTALL=0; shift ;;
+    -q|--quiet) QUIET=1; shift ;;
+    -h|--help) usage ;;
+    *) die "unknown argument '$1' (see --help)" ;;
+  esac
+done
+mkdir -p "$(dirname "$DIR")"
+DIR="$(cd "$(dirname "$DIR")" && pwd)/$(basename "$DIR")"
+STATE="$DIR/realm.state"
+
+# Settings survive in realm.state so that down/status/env need no flags and a second `up`
+# with different flags is refused instead of silently mixing two realms.
+load_state() { [[ -f "$STATE" ]] && source "$STATE"; }
+if [[ -f "$STATE" ]]; then
+  want_kdb="$KDB" want_realm="$REALM" want_base="$PORT_BASE"
+  load_state
+  for pair in "kdb:$want_kdb:$S_KDB" "realm:$want_realm:$S_REALM" "port-base:$want_base:$S_PORT_BASE"; do
+    IFS=: read -r name want have <<<"$pair"
+    if [[ -n "$want" && "$want" != "$have" ]]; then
+      die "the realm in $DIR was created with --$name $have; run 'npm run realm -- down --dir $DIR' first or choose another --dir"
+    fi
+  done
+  KDB="$S_KDB" REALM="$S_REALM" PORT_BASE="$S_PORT_BASE"
+fi
+KDB="${KDB:-db2}"
+REALM="${REALM:-FORWARDABLE.TEST}"
+PORT_BASE="${PORT_BASE:-17500}"
+[[ "$KDB" == db2 || "$KDB" == ldap ]] || die "--kdb must be db2 or ldap, not '$KDB'"
+[[ "$REALM" =~ ^[A-Z0-9][A-Z0-9.-]*$ ]] || die "--realm must be upper-case letters, digits, dots and dashes, not '$REALM'"
+[[ "$PORT_BASE" =~ ^[0-9]+$ && "$PORT_BASE" -ge 1024 && "$PORT_BASE" -le 65500 ]] || die "--port-base must be a number from 1024 to 65500"
+
+KDC_PORT=$((PORT_BASE + 0))
+LDAP_PORT=$((PORT_BASE + 1))
+PG_PORT=$((PORT_BASE + 2))
+APP_PORT=$((PORT_BASE + 3))
+LDAP_SUFFIX="dc=$(echo "$REALM" | tr 'A-Z' 'a-z' | sed 's/\./,dc=/g')"
+LDAP_ADMIN_DN="cn=admin,$LDAP_SUFFIX"
+KRB_CONTAINER="cn=krbContainer,$LDAP_SUFFIX"
+USERS=(alice bob carol dbadmin)
+
+# Daemons never run as root: as root we run them as a system user of our own.
+if [[ $EUID -eq 0 ]]; then
+  RUN_AS="${FORWARDABLE_REALM_USER:-forwardable}"
+else
+  RUN_AS="$(id -un)"
+fi
+# fd 9 holds the realm's lock: daemons must not inherit it, or the lock outlives this script.
+as_user() {
+  if [[ $EUID -eq 0 ]]; then runuser -u "$RUN_AS" -- env "$@" 9>&-; else env "$@" 9>&-; fi
+}
+krb_env() {
+  echo "KRB5_CONFIG=$DIR/krb5.conf" "KRB5_KDC_PROFILE=$DIR/kdc/kdc.conf" "KRB5RCACHEDIR=$DIR/rcache" \
+    "KRB5CCNAME=FILE:$DIR/run/realm-tool.ccache"
+}
+
+# ---------------------------------------------------------------- packages
+missing_packages() {
+  local p missing=()
+  for p in "${DEBIAN_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  echo "${missing[@]:-}"
+}
+
+ensure_packages() {
+  local missing; missing="$(missing_packages)"
+  [[ -z "$missing" ]] && return 0
+  local line="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $missing"
+  if [[ $EUID -ne 0 || $ALLOW_INSTALL -eq 0 ]]; then
+    die "missing Debian packages; run as root: $line"
+  fi
+  say "installing Debian packages: $missing"
+  # policy-rc.d keeps the packages' own system daemons (slapd on 389, krb5kdc on /etc) from starting.
+  local policy=/usr/sbin/policy-rc.d created_policy=0
+  if [[ ! -e $policy ]]; then printf '#!/bin/sh\nexit 101\n' >$policy; chmod +x $policy; created_policy=1; fi
+  (
+    set +e
+    apt-get update -q >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing >&2
+    rc=$?
+    [[ $created_policy -eq 1 ]] && rm -f $policy
+    exit $rc
+  ) || die "apt-get failed; run: $line"
+}
+
+ensure_user() {
+  [[ $EUID -eq 0 ]] || return 0
+  id -u "$RUN_AS" >/dev/null 2>&1 && return 0
+  say "creating system user $RUN_AS to run the realm's daemons"
+  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$RUN_AS"
+}
+
+# ---------------------------------------------------------------- helpers
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_port() {
+  local port="$1" what="$2" log="$3" i
+  for i in $(seq 1 100); do port_busy "$port" && return 0; sleep 0.1; done
+  echo "---- last lines of $log ----" >&2; tail -n 20 "$log" >&2 || true
+  die "$what did not start listening on 127.0.0.1:$port within 10 s"
+}
+
+pid_alive() { local f="$1"; [[ -f "$f" ]] && kill -0 "$(head -n1 "$f")" 2>/dev/null; }
+
+random_secret() { head -c 18 /dev/urandom | base64 | tr '+/' '-_'; }
+
+stop_pid() {
+  local f="$1" name="$2" pid i
+  [[ -f "$f" ]] || return 0
+  pid="$(head -n1 "$f")"
+  if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then say "$name ($pid) ignored TERM; killing"; kill -KILL "$pid" 2>/dev/null || true; fi
+  fi
+  rm -f "$f"
+}
+
+daemons() {
+  echo "krb5kdc $DIR/run/krb5kdc.pid"
+  [[ "$KDB" == ldap ]] && echo "slapd $DIR/run/slapd.pid"
+  echo "postgres $DIR/pg/data/postmaster.pid"
+}
+
+all_running() {
+  local name f
+  while read -r name f; do pid_alive "$f" || return 1; done < <(daemons)
+}
+
+# ---------------------------------------------------------------- configuration files
+write_krb5_conf() {
+  cat >"$DIR/krb5.conf" <<EOF
+# Client profile of the throwaway realm $REALM (tools/realm). Point KRB5_CONFIG here.
+[libdefaults]
+    default_realm = $REALM
+    dns_lookup_realm = false
+    dns_lookup_kdc = false
+    dns_canonicalize_hostname = false
+    rdns = false
+    forwardable = true
+    udp_preference_limit = 1
+    ticket_lifetime = 10h
+    renew_lifetime = 7d
+
+[realms]
+    $REALM = {
+        kdc = 127.0.0.1:$KDC_PORT
+        admin_server = 127.0.0.1:$KDC_PORT
+    }
+
+[domain_realm]
+    localhost = $REALM
+    .localhost = $REALM
+EOF
+}
+
+write_kdc_conf() {
+  local dbline
+  if [[ "$KDB" == db2 ]]; then
+    dbline="database_name = $DIR/kdc/principal"
+  else
+    dbline="database_module = ldapconf"
+  fi
+  cat >"$DIR/kdc/kdc.conf" <<EOF
+[kdcdefaults]
+    kdc_listen = 127.0.0.1:$KDC_PORT
+    kdc_tcp_listen = 127.0.0.1:$KDC_PORT
+
+[realms]
+    $REALM = {
+        $dbline
+        key_stash_file = $DIR/kdc/stash
+        acl_file = $DIR/kdc/kadm5.acl
+        supported_enctypes = aes256-cts-hmac-sha1-96:normal aes128-cts-hmac-sha1-96:normal
+        max_life = 10h
+        max_renewable_life = 7d
+    }
+
+[dbmodules]
+    ldapconf = {
+        db_library = kldap
+        ldap_servers = ldap://127.0.0.1:$LDAP_PORT
+        ldap_kerberos_container_dn = $KRB_CONTAINER
+        ldap_kdc_dn = $LDAP_ADMIN_DN
+        ldap_kadmind_dn = $LDAP_ADMIN_DN
+        ldap_service_password_file = $DIR/kdc/ldap.stash
+        ldap_conns_per_server = 5
+    }
+
+[logging]
+    kdc = FILE:$DIR/log/krb5kdc.log
+    admin_server = FILE:$DIR/log/kadmin.log
+    default = FILE:$DIR/log/krb5lib.log
+EOF
+  : >"$DIR/kdc/kadm5.acl"
+}
+
+# ---------------------------------------------------------------- slapd (LDAP KDB)
+start_slapd() {
+  mkdir -p "$DIR/ldap/db"
+  if [[ ! -f "$DIR/ldap/kerberos.schema" ]]; then
+    zcat /usr/share/doc/krb5-kdc-ldap/kerberos.schema.gz >"$DIR/ldap/kerberos.schema"
+  fi
+  cat >"$DIR/ldap/slapd.conf" <<EOF
+include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+include /etc/ldap/schema/nis.schema
+include $DIR/ldap/kerberos.schema
+pidfile $DIR/run/slapd.pid
+argsfile $DIR/run/slapd.args
+modulepath /usr/lib/ldap
+moduleload back_mdb
+database mdb
+maxsize 268435456
+suffix "$LDAP_SUFFIX"
+rootdn "$LDAP_ADMIN_DN"
+rootpw $LDAP_ADMIN_PASSWORD
+directory $DIR/ldap/db
+index objectClass eq
+index krbPrincipalName eq,pres,sub
+index member eq
+# The KDB lives here, keys included: nobody but the rootdn (the KDC and the realm tool) may read
+# the Kerberos container. Bound users may read the rest (groups), anonymous may only bind.
+access to dn.subtree="$KRB_CONTAINER"
+  by * none
+access to *
+  by users read
+  by anonymous auth
+  by * none
+EOF
+  chown -R "$RUN_AS" "$DIR/ldap" "$DIR/run" "$DIR/log" 2>/dev/null || true
+  chmod 0600 "$DIR/ldap/slapd.conf"
+  as_user slapd -f "$DIR/ldap/slapd.conf" -h "ldap://127.0.0.1:$LDAP_PORT/" >>"$DIR/log/slapd.log" 2>&1 \
+    || { tail -n 20 "$DIR/log/slapd.log" >&2; die "slapd failed to start (log: $DIR/log/slapd.log)"; }
+  wait_port "$LDAP_PORT" slapd "$DIR/log/slapd.log"
+}
+
+ldap_admin() {
+  local tool="$1"; shift
+  "$tool" -x -H "ldap://127.0.0.1:$LDAP_PORT/" -D "$LDAP_ADMIN_DN" -w "$LDAP_ADMIN_PASSWORD" "$@"
+}
+
+create_ldap_kdb() {
+  local dc="${LDAP_SUFFIX%%,*}"; dc="${dc#dc=}"
+  ldap_admin ldapadd >/dev/null <<EOF
+dn: $LDAP_SUFFIX
+objectClass: top
+objectClass: dcObject
+objectClass: organization
+o: $REALM
+dc: $dc
+
+dn: ou=groups,$LDAP_SUFFIX
+objectClass: organizationalUnit
+ou: groups
+EOF
+  as_user $(krb_env) kdb5_ldap_util -D "$LDAP_ADMIN_DN" -w "$LDAP_ADMIN_PASSWORD" -H "ldap://127.0.0.1:$LDAP_PORT/" \
+    create -subtrees "$LDAP_SUFFIX" -r "$REALM" -s -P "$MASTER_PASSWORD" >>"$DIR/log/kdb.log" 2>&1 \
+    || { tail -n 20 "$DIR/log/kdb.log" >&2; die "kdb5_ldap_util create failed"; }
+  printf '%s\n%s\n' "$LDAP_ADMIN_PASSWORD" "$LDAP_ADMIN_PASSWORD" |
+    as_user $(krb_env) kdb5_ldap_util -D "$LDAP_ADMIN_DN" -w "$LDAP_ADMIN_PASSWORD" -H "ldap://127.0.0.1:$LDAP_PORT/" \
+      stashsrvpw -f "$DIR/kdc/ldap.stash" "$LDAP_ADMIN_DN" >>"$DIR/log/kdb.log" 2>&1 \
+    || { tail -n 20 "$DIR/log/kdb.log" >&2; die "kdb5_ldap_util stashsrvpw failed"; }
+}
+
+principal_dn() {
+  ldap_admin ldapsearch -LLL -o ldif-wrap=no -b "$KRB_CONTAINER" "(krbPrincipalName=$1)" dn | sed -n 's/^dn: //p' | head -n1
+}
+
+# S4U2proxy: the HTTP service may obtain tickets to postgres/localhost on a user's behalf,
+# and to nothing else. MIT has no kadmin option for this attribute (KERBEROS-NOTES.md).
+allow_constrained_delegation() {
+  local svc dn
+  for svc in HTTP/localhost s4u-probe/localhost; do
+  dn="$(principal_dn "$svc@$REALM")"
+  [[ -n "$dn" ]] || die "$svc@$REALM not found in LDAP"
+  ldap_admin ldapmodify >/dev/null <<EOF
+dn: $dn
+changetype: modify
+add: krbAllowedToDelegateTo
+krbAllowedToDelegateTo: postgres/localhost@$REALM
+EOF
+  done
+}
+
+# The admin group the setup wizard requires; members are the principals' LDAP entries.
+create_ldap_groups() {
+  local dn; dn="$(principal_dn "dbadmin@$REALM")"
+  ldap_admin ldapadd >/dev/null <<EOF
+dn: cn=forwardable-admins,ou=groups,$LDAP_SUFFIX
+objectClass: groupOfNames
+cn: forwardable-admins
+member: $dn
+
+dn: cn=forwardable-users,ou=groups,$LDAP_SUFFIX
+objectClass: groupOfNames
+cn: forwardable-users
+member: $(principal_dn "alice@$REALM")
+member: $(principal_dn "bob@$REALM")
+member: $(principal_dn "carol@$REALM")
+member: $dn
+EOF
+}
+
+# ---------------------------------------------------------------- KDC
+kadmin() { as_user $(krb_env) kadmin.local -r "$REALM" -q "$1" >>"$DIR/log/kadmin-local.log" 2>&1 || { tail -n 5 "$DIR/log/kadmin-local.log" >&2; die "kadmin.local failed: ${1%% -pw *}"; }; }
+
+create_principals() {
+  local u var
+  for u in "${USERS[@]}"; do
+    var="PW_${u^^}"
+    # Every principal gets its flags explicitly: an explicit flag skips default_principal_flags,
+    # and mismatched preauth flags break S4U2proxy (KERBEROS-NOTES.md).
+    kadmin "addprinc +requires_preauth -pw ${!var} $u"
+  done
+  kadmin "addprinc +requires_preauth +ok_as_delegate -randkey HTTP/localhost"
+  kadmin "addprinc +requires_preauth -randkey postgres/localhost"
+  # A service the HTTP principal is NOT allowed to delegate to: tests prove S4U2proxy to it fails.
+  kadmin "addprinc +requires_preauth -randkey other/localhost"
+  # Test-only probe for the KDC's constrained-delegation list: kvno can only drive S4U2proxy after
+  # protocol transition (S4U2self), which HTTP/localhost must not be allowed. The probe may, and is
+  # allowed to delegate to postgres/localhost only, like HTTP/localhost.
+  if [[ "$KDB" == ldap ]]; then
+    kadmin "addprinc +requires_preauth +ok_to_auth_as_delegate -randkey s4u-probe/localhost"
+    kadmin "ktadd -k $DIR/keytabs/s4u-probe.keytab s4u-probe/localhost"
+  fi
+  # ktadd re-randomises keys: each keytab is exported exactly once.
+  kadmin "ktadd -k $DIR/keytabs/http.keytab HTTP/localhost"
+  kadmin "ktadd -k $DIR/keytabs/postgres.keytab postgres/localhost"
+  kadmin "ktadd -k $DIR/keytabs/other.keytab other/localhost"
+}
+
+start_kdc() {
+  as_user $(krb_env) krb5kdc -r "$REALM" -P "$DIR/run/krb5kdc.pid" >>"$DIR/log/krb5kdc.stderr" 2>&1 \
+    || { tail -n 20 "$DIR/log/krb5kdc.stderr" "$DIR/log/krb5kdc.log" >&2 || true; die "krb5kdc failed to start"; }
+  wait_port "$KDC_PORT" krb5kdc "$DIR/log/krb5kdc.log"
+  local i; for i in $(seq 1 50); do [[ -s "$DIR/run/krb5kdc.pid" ]] && break; sleep 0.1; done
+}
+
+# ---------------------------------------------------------------- PostgreSQL
+pg_env() { echo "$(krb_env)" "PGHOST=$DIR/run" "PGPORT=$PG_PORT"; }
+
+create_cluster() {
+  as_user $(pg_env) "$PG_BIN/initdb" -D "$DIR/pg/data" -U "$RUN_AS" -E UTF8 --locale=C.UTF-8 \
+    --auth-local=peer --auth-host=reject >>"$DIR/log/initdb.log" 2>&1 \
+    || { tail -n 20 "$DIR/log/initdb.log" >&2; die "initdb failed"; }
+  cat >>"$DIR/pg/data/postgresql.conf" <<EOF
+
+# tools/realm: loopback only, non-default port, Kerberos via the realm's own keytab.
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$DIR/run'
+krb_server_keyfile = 'FILE:$DIR/keytabs/postgres.keytab'
+max_connections = 300
+shared_buffers = 32MB
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+logging_collector = off
+log_connections = on
+EOF
+  # No password method anywhere: the bootstrap superuser (the OS user running the cluster) may
+  # use the private socket with peer; everyone else comes over TCP with a Kerberos ticket.
+  cat >"$DIR/pg/data/pg_hba.conf" <<EOF
+# TYPE  DATABASE  USER        ADDRESS        METHOD
+local   all       $RUN_AS     peer
+host    all       all         127.0.0.1/32   gss include_realm=0 krb_realm=$REALM
+EOF
+}
+
+start_postgres() {
+  as_user $(pg_env) "$PG_BIN/pg_ctl" -D "$DIR/pg/data" -l "$DIR/log/postgresql.log" -w -t 30 start >/dev/null \
+    || { tail -n 20 "$DIR/log/postgresql.log" >&2; die "PostgreSQL failed to start"; }
+}
+
+psql_super() { as_user $(pg_env) psql -X -q -v ON_ERROR_STOP=1 -U "$RUN_AS" -d "${2:-postgres}" -c "$1" >/dev/null; }
+
+create_roles() {
+  local u
+  for u in alice bob carol; do psql_super "CREATE ROLE $u LOGIN"; done
+  # dbadmin owns the application database but is not a superuser: superusers bypass RLS.
+  psql_super "CREATE ROLE dbadmin LOGIN CREATEROLE"
+  psql_super "CREATE DATABASE forwardable OWNER dbadmin"
+  psql_super "REVOKE ALL ON DATABASE forwardable FROM PUBLIC; GRANT CONNECT, TEMPORARY ON DATABASE forwardable TO alice, bob, carol" forwardable
+}
+
+# ---------------------------------------------------------------- env file
+write_env() {
+  local f="$DIR/realm.env"
+  {
+    echo "# Throwaway realm $REALM ($KDB KDB) from tools/realm. source this file, then: kinit alice"
+    echo "export FORWARDABLE_REALM_DIR='$DIR'"
+    echo "export FORWARDABLE_REALM='$REALM'"
+    echo "export FORWARDABLE_KDB='$KDB'"
+    echo "export KRB5_CONFIG='$DIR/krb5.conf'"
+    echo "export KRB5RCACHEDIR='$DIR/rcache'"
+    echo "export FORWARDABLE_KDC='127.0.0.1:$KDC_PORT'"
+    echo "export FORWARDABLE_HTTP_KEYTAB='$DIR/keytabs/http.keytab'"
+    echo "export FORWARDABLE_POSTGRES_KEYTAB='$DIR/keytabs/postgres.keytab'"
+    echo "export FORWARDABLE_OTHER_KEYTAB='$DIR/keytabs/other.keytab'"
+    echo "export FORWARDABLE_SERVICE_PRINCIPAL='HTTP/localhost@$REALM'"
+    echo "export FORWARDABLE_PG_HOST='localhost'"
+    echo "export FORWARDABLE_PG_HOSTADDR='127.0.0.1'"
+    echo "export FORWARDABLE_PG_PORT='$PG_PORT'"
+    echo "export FORWARDABLE_PG_DATABASE='forwardable'"
+    echo "export FORWARDABLE_PG_SOCKET_DIR='$DIR/run'"
+    echo "export FORWARDABLE_PG_SUPERUSER='$RUN_AS'"
+    echo "export PGHOST='localhost'"
+    echo "export PGHOSTADDR='127.0.0.1'"
+    echo "export PGPORT='$PG_PORT'"
+    echo "export PGDATABASE='forwardable'"
+    echo "export FORWARDABLE_PORT='$APP_PORT'"
+    echo "export FORWARDABLE_URL='http://localhost:$APP_PORT/'"
+    if [[ "$KDB" == ldap ]]; then
+      echo "export FORWARDABLE_S4U_PROBE_KEYTAB='$DIR/keytabs/s4u-probe.keytab'"
+      echo "export FORWARDABLE_LDAP_URL='ldap://127.0.0.1:$LDAP_PORT/'"
+      echo "export FORWARDABLE_LDAP_BASE='$LDAP_SUFFIX'"
+      echo "export FORWARDABLE_LDAP_GROUPS_BASE='ou=groups,$LDAP_SUFFIX'"
+    fi
+    local u var
+    for u in "${USERS[@]}"; do var="PW_${u^^}"; echo "export FORWARDABLE_PASSWORD_${u^^}='${!var}'"; done
+  } >"$f.tmp"
+  chmod 0600 "$f.tmp"; mv "$f.tmp" "$f"
+}
+
+write_state() {
+  {
+    echo "S_KDB='$KDB'"; echo "S_REALM='$REALM'"; echo "S_PORT_BASE='$PORT_BASE'"
+    echo "MASTER_PASSWORD='$MASTER_PASSWORD'"; echo "LDAP_ADMIN_PASSWORD='$LDAP_ADMIN_PASSWORD'"
+    local u var; for u in "${USERS[@]}"; do var="PW_${u^^}"; echo "PW_${u^^}='${!var}'"; done
+  } >"$STATE.tmp"
+  chmod 0600 "$STATE.tmp"; mv "$STATE.tmp" "$STATE"
+}
+
+# ---------------------------------------------------------------- commands
+# The daemons' user must be able to reach the directory; a checkout under /root is not
+# traversable by it, so then the realm lives under /tmp and $DIR becomes a link to it.
+prepare_dir() {
+  if [[ -L "$DIR" && ! -e "$DIR" ]]; then rm -f "$DIR"; fi
+  [[ -e "$DIR" ]] && return 0
+  local parent; parent="$(dirname "$DIR")"
+  if [[ $EUID -eq 0 ]] && ! runuser -u "$RUN_AS" -- test -x "$parent" 2>/dev/null; then
+    local real; real="$(mktemp -d /tmp/forwardable-realm.XXXXXXXX)"
+    ln -s "$real" "$DIR"
+    say "$parent is not reachable by $RUN_AS; the realm lives in $real"
+  else
+    mkdir -p "$DIR"
+  fi
+}
+
+cmd_up() {
+  ensure_packages
+  ensure_user
+  exec 9>"$DIR.lock"; flock 9
+  load_state || true
+  if [[ -f "$STATE" ]] && all_running; then
+    say "realm $REALM already running in $DIR"
+    return 0
+  fi
+  if [[ -f "$STATE" ]]; then
+    say "restarting the stopped daemons of $DIR"
+    stop_all
+    [[ "$KDB" == ldap ]] && start_slapd
+    start_kdc
+    start_postgres
+    say "realm $REALM ($KDB) is up again"
+    return 0
+  fi
+  local p
+  for p in "$KDC_PORT" "$PG_PORT" $([[ "$KDB" == ldap ]] && echo "$LDAP_PORT"); do
+    port_busy "$p" && die "port $p on 127.0.0.1 is in use; pick another --port-base"
+  done
+  local t0=$SECONDS
+  prepare_dir
+  # A half-built realm is worse than none: on any failure stop what started and remove it.
+  trap 'rc=$?; if [[ $rc -ne 0 ]]; then say "up failed; removing the half-built realm in $DIR"; stop_all; rm -rf "$(readlink -f "$DIR")"; rm -f "$DIR"; fi' EXIT
+  mkdir -p "$DIR"/{kdc,keytabs,pg,run,rcache,log,ldap}
+  MASTER_PASSWORD="$(random_secret)"; LDAP_ADMIN_PASSWORD="$(random_secret)"
+  local u; for u in "${USERS[@]}"; do printf -v "PW_${u^^}" '%s' "$(random_secret)"; done
+  write_krb5_conf
+  write_kdc_conf
+  chmod 0755 "$DIR"; chown -R "$RUN_AS" "$DIR"/{kdc,keytabs,pg,run,rcache,log,ldap}
+  chmod 0700 "$DIR"/{kdc,pg,ldap}; chmod 0700 "$DIR/rcache"
+  if [[ "$KDB" == ldap ]]; then
+    start_slapd
+    create_ldap_kdb
+  else
+    as_user $(krb_env) kdb5_util -r "$REALM" create -s -P "$MASTER_PASSWORD" >>"$DIR/log/kdb.log" 2>&1 \
+      || { tail -n 20 "$DIR/log/kdb.log" >&2; die "kdb5_util create failed"; }
+  fi
+  create_principals
+  if [[ "$KDB" == ldap ]]; then allow_constrained_delegation; create_ldap_groups; fi
+  # Keytabs: owned by the daemon user, readable by nobody else; root (tests, demo) reads anyway.
+  chmod 0600 "$DIR"/keytabs/*.keytab
+  chmod 0755 "$DIR/keytabs"
+  start_kdc
+  create_cluster
+  start_postgres
+  create_roles
+  write_state
+  write_env
+  trap - EXIT
+  say "realm $REALM ($KDB KDB) up in $((SECONDS - t0)) s: KDC 127.0.0.1:$KDC_PORT, PostgreSQL localhost:$PG_PORT, dir $DIR"
+}
+
+stop_all() {
+  local name f
+  # PostgreSQL first (pg_ctl stops it cleanly), then the KDC, then its LDAP store.
+  if pid_alive "$DIR/pg/data/postmaster.pid"; then
+    as_user $(pg_env) "$PG_BIN/pg_ctl" -D "$DIR/pg/data" -m fast -w -t 20 stop >/dev/null 2>&1 || true
+  fi
+  while read -r name f; do stop_pid "$f" "$name"; done < <(daemons)
+}
+
+cmd_down() {
+  if [[ ! -e "$DIR" ]]; then say "no realm in $DIR"; return 0; fi
+  exec 9>"$DIR.lock"; flock 9
+  [[ -f "$STATE" ]] && stop_all
+  local real; real="$(readlink -f "$DIR")"
+  rm -rf "$real"; [[ -L "$DIR" ]] && rm -f "$DIR"
+  rm -f "$DIR.lock"
+  say "realm in $DIR stopped and removed"
+}
+
+cmd_status() {
+  [[ -f "$STATE" ]] || { echo "no realm in $DIR"; return 3; }
+  local name f rc=0
+  echo "realm $REALM ($KDB KDB) in $DIR"
+  while read -r name f; do
+    if pid_alive "$f"; then echo "  $name running, pid $(head -n1 "$f")"; else echo "  $name stopped"; rc=3; fi
+  done < <(daemons)
+  return $rc
+}
+
+cmd_env() {
+  [[ -f "$DIR/realm.env" ]] || die "no realm in $DIR; run 'npm run realm -- up' first"
+  grep '^export ' "$DIR/realm.env"
+}
+
+case "$CMD" in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  env) cmd_env ;;
+  packages) ensure_packages ;;
+  *) usage ;;
+esac

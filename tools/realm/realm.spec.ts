@@ -1,0 +1,188 @@
+/**
+ * The throwaway realm itself, proven with the real MIT tools and psql: these are the facts every
+ * later suite stands on. Nothing here is mocked.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { ensureRealm, kinit, readRealm, RealmEnv, repoRoot, runWithRealm, stopRealm, TicketCache } from '@forwardable/testing/realm';
+
+const realmTool = join(repoRoot, 'tools/realm/realm.sh');
+
+function psqlAs(realm: RealmEnv, user: string, cc: TicketCache, sql: string) {
+  return runWithRealm(
+    realm,
+    'psql',
+    ['-X', '-A', '-t', '-h', realm.pg.host, '-p', String(realm.pg.port), '-U', user, '-d', realm.pg.database, '-c', sql],
+    { ccache: cc, env: { PGHOSTADDR: realm.pg.hostaddr } },
+  );
+}
+
+function pidsOf(realm: RealmEnv): number[] {
+  const files = ['run/krb5kdc.pid', 'pg/data/postmaster.pid'];
+  if (realm.kdb === 'ldap') files.push('run/slapd.pid');
+  return files.map((f) => Number(readFileSync(join(realm.dir, f), 'utf8').split('\n')[0]));
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe.each(['db2', 'ldap'] as const)('realm with the %s KDB', (kdb) => {
+  let realm: RealmEnv;
+  let alice: TicketCache;
+
+  beforeAll(() => {
+    realm = ensureRealm(kdb);
+    alice = kinit(realm, 'alice');
+  });
+  afterAll(() => alice?.destroy());
+
+  it('issues alice a forwardable TGT for her password', () => {
+    const r = runWithRealm(realm, 'klist', ['-f'], { ccache: alice });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain(`Default principal: alice@${realm.realm}`);
+    expect(r.stdout).toMatch(new RegExp(`krbtgt/${realm.realm.replace(/\./g, '\\.')}@\\S+\\s*\\n\\s*renew until .*Flags: F`));
+  });
+
+  it('refuses a wrong password', () => {
+    const r = runWithRealm(realm, 'kinit', [`alice@${realm.realm}`], {
+      env: { KRB5CCNAME: 'MEMORY:wrong' },
+      input: 'not-her-password\n',
+    });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/Password incorrect|Preauthentication failed/);
+  });
+
+  it('lets alice reach PostgreSQL as alice with her ticket, and with no password method', () => {
+    const r = psqlAs(realm, 'alice', alice, 'SELECT session_user');
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('alice');
+    const hba = readFileSync(join(realm.dir, 'pg/data/pg_hba.conf'), 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() && !l.trim().startsWith('#'));
+    expect(hba.some((l) => /\bgss\b.*include_realm=0/.test(l))).toBe(true);
+    expect(hba.join('\n')).not.toMatch(/\b(trust|password|md5|scram-sha-256)\b/);
+  });
+
+  it('refuses alice\'s ticket for the role bob', () => {
+    const r = psqlAs(realm, 'bob', alice, 'SELECT 1');
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('GSSAPI authentication failed for user "bob"');
+  });
+
+  it('gives a ticket for HTTP/localhost, flagged ok-as-delegate', () => {
+    const r = runWithRealm(realm, 'kvno', [`HTTP/localhost@${realm.realm}`], { ccache: alice });
+    expect(r.status).toBe(0);
+    const list = runWithRealm(realm, 'klist', ['-f'], { ccache: alice }).stdout;
+    expect(list).toMatch(/HTTP\/localhost@\S+\s*\n.*Flags: \w*O/);
+  });
+
+  it('has a database owned by dbadmin, who is not a superuser (superusers bypass RLS)', () => {
+    const admin = kinit(realm, 'dbadmin');
+    try {
+      const r = psqlAs(realm, 'dbadmin', admin, "SELECT pg_get_userbyid(datdba) || ',' || (SELECT rolsuper FROM pg_roles WHERE rolname = 'dbadmin') FROM pg_database WHERE datname = current_database()");
+      expect(r.stdout.trim()).toBe('dbadmin,false');
+    } finally {
+      admin.destroy();
+    }
+  });
+
+  it('is idempotent: a second up keeps the same daemons', () => {
+    const before = pidsOf(realm);
+    const again = ensureRealm(kdb);
+    expect(again.passwords).toEqual(realm.passwords);
+    expect(pidsOf(again)).toEqual(before);
+    const status = execFileSync('bash', [realmTool, 'status', '--dir', realm.dir], { encoding: 'utf8' });
+    expect(status).toMatch(/krb5kdc running/);
+    expect(status).toMatch(/postgres running/);
+  });
+
+  it('prints an env file a shell can eval', () => {
+    const out = execFileSync('bash', [realmTool, 'env', '--dir', realm.dir], { encoding: 'utf8' });
+    const shell = execFileSync('bash', ['-c', `eval "$1"; echo "$KRB5_CONFIG|$FORWARDABLE_URL|$FORWARDABLE_PASSWORD_BOB"`, '_', out], {
+      encoding: 'utf8',
+    });
+    expect(shell.trim()).toBe(`${realm.krb5Config}|${realm.url}|${realm.passwords.bob}`);
+    expect(statSync(join(realm.dir, 'realm.env')).mode & 0o077).toBe(0);
+  });
+});
+
+describe('constrained delegation in the ldap realm', () => {
+  let realm: RealmEnv;
+  let probe: TicketCache;
+
+  beforeAll(() => {
+    realm = ensureRealm('ldap');
+    // kvno drives S4U2proxy only after S4U2self, so a test-only probe service with protocol transition
+    // stands in for HTTP/localhost; both carry the same krbAllowedToDelegateTo list.
+    probe = { name: `FILE:${join(realm.dir, 'run', `probe-${process.pid}.ccache`)}`, path: '', destroy: () => undefined };
+    const r = runWithRealm(realm, 'kinit', ['-k', '-t', realm.vars.FORWARDABLE_S4U_PROBE_KEYTAB, `s4u-probe/localhost@${realm.realm}`], {
+      ccache: probe,
+    });
+    expect(r.status).toBe(0);
+  });
+
+  it('allows S4U2proxy to postgres/localhost', () => {
+    const r = runWithRealm(realm, 'kvno', ['-U', 'alice', '-P', `postgres/localhost@${realm.realm}`], { ccache: probe });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toContain(`postgres/localhost@${realm.realm}: kvno =`);
+  });
+
+  it('refuses S4U2proxy to any other service', () => {
+    const r = runWithRealm(realm, 'kvno', ['-U', 'alice', '-P', `other/localhost@${realm.realm}`], { ccache: probe });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain("KDC can't fulfill requested option");
+  });
+
+  it('lists postgres/localhost, and only it, as HTTP/localhost\'s delegation target', () => {
+    const r = runWithRealm(realm, 'ldapsearch', [
+      '-x', '-LLL', '-o', 'ldif-wrap=no', '-H', realm.vars.FORWARDABLE_LDAP_URL, '-b', realm.vars.FORWARDABLE_LDAP_BASE,
+      `(krbPrincipalName=HTTP/localhost@${realm.realm})`, 'krbAllowedToDelegateTo',
+    ]);
+    // Anonymous reads of Kerberos entries must not work either: keys live there.
+    expect(r.stdout).not.toContain('krbAllowedToDelegateTo');
+    const state = readFileSync(join(realm.dir, 'realm.state'), 'utf8');
+    const pw = /LDAP_ADMIN_PASSWORD='([^']+)'/.exec(state)?.[1] ?? '';
+    const admin = runWithRealm(realm, 'ldapsearch', [
+      '-x', '-LLL', '-o', 'ldif-wrap=no', '-H', realm.vars.FORWARDABLE_LDAP_URL, '-D', `cn=admin,${realm.vars.FORWARDABLE_LDAP_BASE}`, '-w', pw,
+      '-b', realm.vars.FORWARDABLE_LDAP_BASE, `(krbPrincipalName=HTTP/localhost@${realm.realm})`, 'krbAllowedToDelegateTo',
+    ]);
+    expect(admin.stdout.match(/krbAllowedToDelegateTo: .*/g)).toEqual([`krbAllowedToDelegateTo: postgres/localhost@${realm.realm}`]);
+  });
+});
+
+describe('a second realm beside the first, and down', () => {
+  it('runs on other ports with other keys, and down stops every daemon by PID and removes the directory', () => {
+    const first = ensureRealm('db2');
+    const dir = join(repoRoot, 'tmp/realms/test-second');
+    const second = ensureRealm('db2', { dir, portBase: 17950 });
+    try {
+      expect(second.pg.port).toBe(17952);
+      expect(second.pg.port).not.toBe(first.pg.port);
+      expect(second.passwords.alice).not.toBe(first.passwords.alice);
+      // alice's ticket from the second KDC is worthless in the first realm's PostgreSQL.
+      const cc = kinit(second, 'alice');
+      try {
+        expect(psqlAs(second, 'alice', cc, 'SELECT session_user').stdout.trim()).toBe('alice');
+        const cross = psqlAs({ ...first, vars: first.vars }, 'alice', cc, 'SELECT 1');
+        expect(cross.status).not.toBe(0);
+      } finally {
+        cc.destroy();
+      }
+      const pids = pidsOf(second);
+      expect(pids.every(alive)).toBe(true);
+      stopRealm(dir);
+      expect(pids.filter(alive)).toEqual([]);
+      expect(existsSync(dir)).toBe(false);
+      expect(pidsOf(readRealm(first.dir)).every(alive)).toBe(true);
+    } finally {
+      if (existsSync(dir)) stopRealm(dir);
+    }
+  });
+});

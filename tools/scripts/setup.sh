@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what the demo and the tests need and is not there yet: Debian packages (as root
+# with apt-get; otherwise it prints the apt-get line to run) and the npm dependencies exactly
+# as the lockfile pins them. Safe to run again: each step is skipped when already done.
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$REPO"
+
+log() { echo "setup: $*" >&2; }
+
+# Debian packages: the realm tool knows its own list.
+bash tools/realm/realm.sh packages
+
+# npm dependencies: `npm ci` when node_modules is missing or was installed from another lockfile.
+stamp=node_modules/.forwardable-lockfile.sha256
+want="$(sha256sum package-lock.json | cut -d' ' -f1)"
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+  log "installing npm dependencies from package-lock.json (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$want" >"$stamp"
+fi
+
+# Nx: never phone home, and keep the task cache inside this clone (nx.json cacheDirectory).
+export NX_NO_CLOUD=true NX_SKIP_NX_CACHE="${CI:+true}"

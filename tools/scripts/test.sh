@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# `npm test`: every test Forwardable has, against real components started here on loopback.
+# Set-up (packages, npm ci), native build, lint (module boundaries included), then every jest
+# suite (unit and integration against real throwaway realms). Ends with one line:
+#   N passed, N failed
+set -uo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$REPO"
+export NX_DAEMON=false NX_NO_CLOUD=true NX_TUI=false
+results="$REPO/tmp/test-results"
+rm -rf "$results"; mkdir -p "$results"
+
+passed=0 failed=0
+count() { if [[ $1 -eq 0 ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $2" >&2; fi; }
+
+finish() {
+  # Test realms are throwaway: stop every daemon they started.
+  for d in "$REPO"/tmp/realms/*/; do
+    [[ -f "$d/realm.state" ]] && bash tools/realm/realm.sh down --quiet --dir "${d%/}"
+  done
+  echo "$passed passed, $failed failed"
+  [[ $failed -eq 0 ]]
+}
+trap 'finish; exit $?' EXIT
+
+bash tools/scripts/setup.sh || { count 1 "setup (tools/scripts/setup.sh)"; exit 1; }
+
+# Builds every test depends on (the native addon, the apps). A failed build is a failed check.
+skip_cache=(); [[ -n "${CI:-}" ]] && skip_cache=(--skip-nx-cache)
+npx nx run-many -t build-native build --outputStyle=static "${skip_cache[@]}"
+count $? "build (npx nx run-many -t build-native build)"
+
+# Lint, per project: the module-boundary rule is part of it.
+npx nx run-many -t lint --outputStyle=static "${skip_cache[@]}"
+count $? "lint (npx nx run-many -t lint)"
+
+# Every jest suite in one run, so the totals are the real number of tests.
+npx jest --config jest.config.ts --maxWorkers=2 --json --outputFile="$results/jest.json"
+jest_rc=$?
+if [[ -f "$results/jest.json" ]]; then
+  read -r jp jf < <(node -e 'const r=require(process.argv[1]);console.log(r.numPassedTests, r.numFailedTests + r.numRuntimeErrorTestSuites)' "$results/jest.json")
+  passed=$((passed + jp)); failed=$((failed + jf))
+  [[ $jest_rc -ne 0 && $jf -eq 0 ]] && count 1 "jest exited $jest_rc"
+else
+  count 1 "jest produced no results (exit $jest_rc)"
+fi
