@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureRealm, kinit, readRealm, RealmEnv, repoRoot, runWithRealm, stopRealm, TicketCache } from '@forwardable/testing/realm';
+import { ensureRealm, kinit, readRealm, RealmEnv, repoRoot, runWithRealm, stopRealm, testPortBase, TicketCache } from '@forwardable/testing/realm';
 
 const realmTool = join(repoRoot, 'tools/realm/realm.sh');
 
@@ -161,9 +161,9 @@ describe('a second realm beside the first, and down', () => {
   it('runs on other ports with other keys, and down stops every daemon by PID and removes the directory', () => {
     const first = ensureRealm('db2');
     const dir = join(repoRoot, 'tmp/realms/test-second');
-    const second = ensureRealm('db2', { dir, portBase: 17950 });
+    const second = ensureRealm('db2', { dir, portBase: testPortBase + 350 });
     try {
-      expect(second.pg.port).toBe(17952);
+      expect(second.pg.port).toBe(testPortBase + 352);
       expect(second.pg.port).not.toBe(first.pg.port);
       expect(second.passwords.alice).not.toBe(first.passwords.alice);
       // alice's ticket from the second KDC is worthless in the first realm's PostgreSQL.

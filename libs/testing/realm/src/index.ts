@@ -40,10 +40,16 @@ export interface RealmEnv {
 export const repoRoot = resolve(__dirname, '../../../..');
 const realmTool = join(repoRoot, 'tools/realm/realm.sh');
 
+/**
+ * Port base of the test realms: db2 at +0, ldap at +100, extra realms of a suite at +200 and up.
+ * Override with FORWARDABLE_TEST_PORT_BASE to test two checkouts on one machine at once.
+ */
+export const testPortBase = Number(process.env.FORWARDABLE_TEST_PORT_BASE ?? 17600);
+
 /** Fixed test realms: one per KDB, on port bases no demo uses. */
 export const testRealms: Record<RealmKdb, { dir: string; portBase: number }> = {
-  db2: { dir: join(repoRoot, 'tmp/realms/test-db2'), portBase: 17600 },
-  ldap: { dir: join(repoRoot, 'tmp/realms/test-ldap'), portBase: 17700 },
+  db2: { dir: join(repoRoot, 'tmp/realms/test-db2'), portBase: testPortBase },
+  ldap: { dir: join(repoRoot, 'tmp/realms/test-ldap'), portBase: testPortBase + 100 },
 };
 
 function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}) {
