@@ -43,6 +43,13 @@ while [[ $# -gt 0 ]]; do
 done
 mkdir -p "$(dirname "$DIR")"
 DIR="$(cd "$(dirname "$DIR")" && pwd)/$(basename "$DIR")"
+LOCK="$DIR.lock"
+# When the checkout is not reachable by the daemons' user the realm lives under /tmp and DIR is
+# a link to it (prepare_dir); every path the daemons see must be the real one.
+LINK=""
+if [[ -L "$DIR" ]]; then
+  if [[ -e "$DIR" ]]; then LINK="$DIR"; DIR="$(readlink -f "$DIR")"; else rm -f "$DIR"; fi
+fi
 STATE="$DIR/realm.state"
 
 # Settings survive in realm.state so that down/status/env need no flags and a second `up`
@@ -474,13 +481,13 @@ write_state() {
 # The daemons' user must be able to reach the directory; a checkout under /root is not
 # traversable by it, so then the realm lives under /tmp and $DIR becomes a link to it.
 prepare_dir() {
-  if [[ -L "$DIR" && ! -e "$DIR" ]]; then rm -f "$DIR"; fi
   [[ -e "$DIR" ]] && return 0
   local parent; parent="$(dirname "$DIR")"
   if [[ $EUID -eq 0 ]] && ! runuser -u "$RUN_AS" -- test -x "$parent" 2>/dev/null; then
     local real; real="$(mktemp -d /tmp/forwardable-realm.XXXXXXXX)"
     ln -s "$real" "$DIR"
     say "$parent is not reachable by $RUN_AS; the realm lives in $real"
+    LINK="$DIR"; DIR="$real"; STATE="$DIR/realm.state"
   else
     mkdir -p "$DIR"
   fi
@@ -489,7 +496,7 @@ prepare_dir() {
 cmd_up() {
   ensure_packages
   ensure_user
-  exec 9>"$DIR.lock"; flock 9
+  exec 9>"$LOCK"; flock 9
   load_state || true
   if [[ -f "$STATE" ]] && all_running; then
     say "realm $REALM already running in $DIR"
@@ -511,7 +518,7 @@ cmd_up() {
   local t0=$SECONDS
   prepare_dir
   # A half-built realm is worse than none: on any failure stop what started and remove it.
-  trap 'rc=$?; if [[ $rc -ne 0 ]]; then say "up failed; removing the half-built realm in $DIR"; stop_all; rm -rf "$(readlink -f "$DIR")"; rm -f "$DIR"; fi' EXIT
+  trap 'rc=$?; if [[ $rc -ne 0 ]]; then say "up failed; removing the half-built realm in $DIR"; stop_all; rm -rf "$DIR"; [[ -n "$LINK" ]] && rm -f "$LINK"; fi' EXIT
   mkdir -p "$DIR"/{kdc,keytabs,pg,run,rcache,log,ldap}
   MASTER_PASSWORD="$(random_secret)"; LDAP_ADMIN_PASSWORD="$(random_secret)"
   local u; for u in "${USERS[@]}"; do printf -v "PW_${u^^}" '%s' "$(random_secret)"; done
@@ -552,11 +559,10 @@ stop_all() {
 
 cmd_down() {
   if [[ ! -e "$DIR" ]]; then say "no realm in $DIR"; return 0; fi
-  exec 9>"$DIR.lock"; flock 9
+  exec 9>"$LOCK"; flock 9
   [[ -f "$STATE" ]] && stop_all
-  local real; real="$(readlink -f "$DIR")"
-  rm -rf "$real"; [[ -L "$DIR" ]] && rm -f "$DIR"
-  rm -f "$DIR.lock"
+  rm -rf "$DIR"; [[ -n "$LINK" ]] && rm -f "$LINK"
+  rm -f "$LOCK"
   say "realm in $DIR stopped and removed"
 }
 
