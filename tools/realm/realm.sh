@@ -7,6 +7,7 @@
 #   npm run realm -- down   [--dir D]      stop our daemons (by PID) and delete the directory
 #   npm run realm -- status [--dir D]      exit 0 when every daemon of the realm is running
 #   npm run realm -- env    [--dir D]      print `export` lines for `eval "$(npm run -s realm -- env)"`
+#   npm run realm -- add-users --password P [--no-role] NAME...   more users (load tests, demos)
 #
 # Nothing under /etc is read or written: every tool is pointed at the directory through
 # KRB5_CONFIG, KRB5_KDC_PROFILE and KRB5RCACHEDIR (see shared/KERBEROS-NOTES.md).
@@ -21,16 +22,18 @@ die() { echo "realm: $*" >&2; exit 1; }
 say() { [[ -n "${QUIET:-}" ]] || echo "realm: $*" >&2; }
 
 usage() {
-  sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
 # ---------------------------------------------------------------- arguments
 CMD="${1:-}"; [[ -n "$CMD" ]] || usage; shift
 DIR="${FORWARDABLE_REALM_DIR:-$REPO/tmp/realm}"
-KDB="" REALM="" PORT_BASE="" ALLOW_INSTALL=1
+KDB="" REALM="" PORT_BASE="" ALLOW_INSTALL=1 NEW_PASSWORD="" WITH_ROLE=1 NAMES=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
+    --password) NEW_PASSWORD="$2"; shift 2 ;;
+    --no-role) WITH_ROLE=0; shift ;;
     --dir) DIR="$2"; shift 2 ;;
     --kdb) KDB="$2"; shift 2 ;;
     --realm) REALM="$2"; shift 2 ;;
@@ -38,7 +41,8 @@ while [[ $# -gt 0 ]]; do
     --no-install) ALLOW_INSTALL=0; shift ;;
     -q|--quiet) QUIET=1; shift ;;
     -h|--help) usage ;;
-    *) die "unknown argument '$1' (see --help)" ;;
+    -*) die "unknown argument '$1' (see --help)" ;;
+    *) [[ "$CMD" == add-users ]] || die "unknown argument '$1' (see --help)"; NAMES+=("$1"); shift ;;
   esac
 done
 mkdir -p "$(dirname "$DIR")"
@@ -425,6 +429,9 @@ create_roles() {
   for u in alice bob carol; do psql_super "CREATE ROLE $u LOGIN"; done
   # dbadmin owns the application database but is not a superuser: superusers bypass RLS.
   psql_super "CREATE ROLE dbadmin LOGIN CREATEROLE"
+  # Every application user is in forwardable_users; the schema grants table privileges to it
+  # and row-level security narrows them per row. dbadmin may add members.
+  psql_super "CREATE ROLE forwardable_users NOLOGIN; GRANT forwardable_users TO alice, bob, carol; GRANT forwardable_users TO dbadmin WITH ADMIN OPTION"
   psql_super "CREATE DATABASE forwardable OWNER dbadmin"
   psql_super "REVOKE ALL ON DATABASE forwardable FROM PUBLIC; GRANT CONNECT, TEMPORARY ON DATABASE forwardable TO alice, bob, carol" forwardable
 }
@@ -576,6 +583,25 @@ cmd_status() {
   return $rc
 }
 
+# Extra users for load tests and demos: a principal each (same password) and, unless --no-role,
+# a login role in forwardable_users. Users that already exist are left alone.
+cmd_add_users() {
+  [[ -f "$STATE" ]] && all_running || die "no running realm in $DIR; run 'npm run realm -- up' first"
+  [[ ${#NAMES[@]} -gt 0 ]] || die "add-users needs at least one user name"
+  [[ -n "$NEW_PASSWORD" ]] || die "add-users needs --password"
+  exec 9>"$LOCK"; flock 9
+  local n cmds="" sql=""
+  for n in "${NAMES[@]}"; do
+    [[ "$n" =~ ^[a-z][a-z0-9_]{0,62}$ ]] || die "user names are lower-case letters, digits and _ (not '$n')"
+    cmds+="addprinc +requires_preauth -pw $NEW_PASSWORD $n"$'\n'
+    [[ $WITH_ROLE -eq 1 ]] && sql+="DO \$\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$n') THEN CREATE ROLE $n LOGIN IN ROLE forwardable_users; GRANT CONNECT, TEMPORARY ON DATABASE forwardable TO $n; END IF; END\$\$;"
+  done
+  # One kadmin.local for all: it reads its commands from standard input.
+  printf '%s' "$cmds" | as_user $(krb_env) kadmin.local -r "$REALM" >>"$DIR/log/kadmin-local.log" 2>&1 || die "kadmin.local failed"
+  [[ -z "$sql" ]] || psql_super "$sql"
+  say "added ${#NAMES[@]} user(s) to $REALM"
+}
+
 cmd_env() {
   [[ -f "$DIR/realm.env" ]] || die "no realm in $DIR; run 'npm run realm -- up' first"
   grep '^export ' "$DIR/realm.env"
@@ -586,6 +612,7 @@ case "$CMD" in
   down) cmd_down ;;
   status) cmd_status ;;
   env) cmd_env ;;
+  add-users) cmd_add_users ;;
   packages) ensure_packages ;;
   *) usage ;;
 esac
