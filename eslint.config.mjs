@@ -43,4 +43,23 @@ export default [
       ],
     },
   },
+  {
+    // Specs and test helpers (src/testing) may also use the testing libraries: the real realm.
+    files: ['**/*.spec.ts', '**/src/testing/**/*.ts'],
+    rules: {
+      '@nx/enforce-module-boundaries': [
+        'error',
+        {
+          // Tests run from source: a buildable library's specs may use source-only test helpers.
+          enforceBuildableLibDependency: false,
+          allow: ['^.*/eslint(\\.base)?\\.config\\.[cm]?[jt]s$'],
+          depConstraints: depConstraints.map((c) =>
+            c.onlyDependOnLibsWithTags && !c.sourceTag.startsWith('scope:web')
+              ? { ...c, onlyDependOnLibsWithTags: [...c.onlyDependOnLibsWithTags, 'type:testing', 'scope:tools'] }
+              : c,
+          ),
+        },
+      ],
+    },
+  },
 ];

@@ -387,7 +387,8 @@ start_kdc() {
 }
 
 # ---------------------------------------------------------------- PostgreSQL
-pg_env() { echo "$(krb_env)" "PGHOST=$DIR/run" "PGPORT=$PG_PORT"; }
+# The superuser's way in is the private socket: drop any PGHOSTADDR a caller sourced from realm.env.
+pg_env() { echo "-u PGHOSTADDR -u PGDATABASE -u PGUSER" "$(krb_env)" "PGHOST=$DIR/run" "PGPORT=$PG_PORT"; }
 
 create_cluster() {
   as_user $(pg_env) "$PG_BIN/initdb" -D "$DIR/pg/data" -U "$RUN_AS" -E UTF8 --locale=C.UTF-8 \

@@ -146,13 +146,13 @@ export interface TicketCache {
  * `kinit` a demo user with their password into a fresh FILE cache.
  * @param flags - extra kinit flags, such as `-F` (not forwardable) or `-l 30s`.
  */
-export function kinit(realm: RealmEnv, user: RealmUser, flags: string[] = []): TicketCache {
+export function kinit(realm: RealmEnv, user: RealmUser, flags: string[] = [], password?: string): TicketCache {
   const d = mkdtempSync(join(tmpdir(), `fw-${user}-`));
   const path = join(d, 'ccache');
   const name = `FILE:${path}`;
   const r = run('kinit', [...flags, `${user}@${realm.realm}`], {
     env: realmProcessEnv(realm, { KRB5CCNAME: name }),
-    input: `${realm.passwords[user]}\n`,
+    input: `${password ?? realm.passwords[user]}\n`,
   });
   if (r.status !== 0) fail(`kinit ${user}`, r);
   return { name, path, destroy: () => rmSync(d, { recursive: true, force: true }) };
@@ -168,4 +168,17 @@ export function runWithRealm(
   const extra: Record<string, string> = { ...(opts.env ?? {}) };
   if (opts.ccache) extra.KRB5CCNAME = opts.ccache.name;
   return run(cmd, args, { env: realmProcessEnv(realm, extra), input: opts.input });
+}
+
+/**
+ * Run SQL as the cluster's bootstrap superuser over its private socket (peer authentication):
+ * for test assertions that must see past row-level security, such as pg_stat_activity.
+ * @returns psql's unaligned, tuples-only output lines.
+ */
+export function superuserSql(realm: RealmEnv, sql: string, database = 'postgres'): string[] {
+  const args = ['-u', realm.pg.superuser, '--', 'env', '-u', 'PGHOSTADDR', 'psql', '-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1',
+    '-h', realm.pg.socketDir, '-p', String(realm.pg.port), '-d', database, '-c', sql];
+  const r = process.getuid?.() === 0 ? run('runuser', args, { env: realmProcessEnv(realm) }) : run(args[3 + 2], args.slice(5), { env: realmProcessEnv(realm, { PGHOSTADDR: '' }) });
+  if (r.status !== 0) fail(`psql as ${realm.pg.superuser}`, r);
+  return r.stdout.split('\n').filter((l) => l.length > 0);
 }

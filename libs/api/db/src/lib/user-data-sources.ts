@@ -1,0 +1,231 @@
+import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import type { Credential } from '@forwardable/gssapi';
+import { gssapiStream, roleFromPrincipal } from '@forwardable/pg-gssapi';
+import { MODULE_OPTIONS_TOKEN, UserDataSourcesOptions } from './options';
+
+/** The credential can no longer open connections: the caller should ask the user to sign in again. */
+export class CredentialExpiredError extends Error {
+  readonly code = 'CREDENTIAL_EXPIRED';
+  constructor(principal: string) {
+    super(`the Kerberos credential of ${principal} has expired or was destroyed: sign in again`);
+    this.name = 'CredentialExpiredError';
+  }
+}
+
+/** Counters for metrics: how pools are opened, reused and closed. */
+export interface UserDataSourceCounters {
+  opens: number;
+  reuses: number;
+  /** Closed to make room (LRU over users, or the connection cap). */
+  evictions: number;
+  idleClosed: number;
+  expiredClosed: number;
+  /** Closed by {@link UserDataSources.release} (logout). */
+  released: number;
+  failures: number;
+}
+
+interface Entry {
+  key: string;
+  principal: string;
+  credential: Credential;
+  dataSource: DataSource;
+  lastUsed: number;
+  expiryTimer?: NodeJS.Timeout;
+}
+
+/**
+ * One small TypeORM `DataSource` (a pg pool) per signed-in user, connected **as that user** with
+ * their own Kerberos credential. The API has no database identity of its own: without a user's
+ * credential it cannot query at all.
+ *
+ * Pools are created on first use and reused for the session; bounded by a cap on users (least
+ * recently used closed first) and on total connections; closed when idle, when the credential
+ * expires, on {@link release} (logout) and at shutdown. Two simultaneous first requests of one
+ * session create one pool, and no two sessions ever share one.
+ */
+@Injectable()
+export class UserDataSources implements OnApplicationShutdown {
+  private readonly log = new Logger(UserDataSources.name);
+  /** Map order is recency order: a used entry is moved to the end, so the first is the LRU. */
+  private readonly entries = new Map<string, Entry>();
+  private readonly opening = new Map<string, Promise<Entry>>();
+  private readonly sweeper: NodeJS.Timeout;
+  private closed = false;
+  readonly counters: UserDataSourceCounters = { opens: 0, reuses: 0, evictions: 0, idleClosed: 0, expiredClosed: 0, released: 0, failures: 0 };
+
+  private readonly maxUsers: number;
+  private readonly perUser: number;
+  private readonly maxConnections: number;
+  private readonly idleTimeoutMs: number;
+
+  constructor(@Inject(MODULE_OPTIONS_TOKEN) private readonly options: UserDataSourcesOptions) {
+    this.maxUsers = positive('maxUsers', options.maxUsers ?? 100);
+    this.perUser = positive('connectionsPerUser', options.connectionsPerUser ?? 2);
+    this.maxConnections = positive('maxConnections', options.maxConnections ?? 200);
+    this.idleTimeoutMs = positive('idleTimeoutMs', options.idleTimeoutMs ?? 300_000);
+    if (this.perUser > this.maxConnections) throw new RangeError('connectionsPerUser cannot exceed maxConnections');
+    this.sweeper = setInterval(() => void this.sweepIdle(), positive('sweepIntervalMs', options.sweepIntervalMs ?? 10_000));
+    this.sweeper.unref();
+  }
+
+  /**
+   * The data source of a session, connected as the credential's user.
+   * @param key - the session's id: pools are never shared between keys.
+   * @param credential - the session's Kerberos credential; it stays owned by the caller.
+   * @throws CredentialExpiredError when the credential is expired or disposed.
+   */
+  async get(key: string, credential: Credential): Promise<DataSource> {
+    if (this.closed) throw new Error('UserDataSources is shut down');
+    const existing = this.entries.get(key);
+    if (existing && existing.credential === credential && usable(credential)) {
+      this.counters.reuses++;
+      this.touch(existing);
+      return existing.dataSource;
+    }
+    if (existing) await this.close(existing, existing.credential === credential ? 'expired' : 'released');
+    if (!usable(credential)) throw new CredentialExpiredError(safePrincipal(credential));
+    let opening = this.opening.get(key);
+    if (!opening) {
+      opening = this.open(key, credential).finally(() => this.opening.delete(key));
+      this.opening.set(key, opening);
+    } else {
+      this.counters.reuses++;
+    }
+    const entry = await opening;
+    if (entry.credential !== credential) return this.get(key, credential);
+    return entry.dataSource;
+  }
+
+  /** Close the pool of a session (logout). Safe to call for a key with no pool. */
+  async release(key: string): Promise<void> {
+    const pending = this.opening.get(key);
+    if (pending) await pending.catch(() => undefined);
+    const entry = this.entries.get(key);
+    if (entry) await this.close(entry, 'released');
+  }
+
+  /** What is open now, for metrics and tests. */
+  stats(): { users: number; maxConnections: number; counters: UserDataSourceCounters } {
+    return { users: this.entries.size, maxConnections: this.entries.size * this.perUser, counters: { ...this.counters } };
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.sweeper);
+    await Promise.allSettled([...this.opening.values()]);
+    await Promise.allSettled([...this.entries.values()].map((e) => this.close(e, 'shutdown')));
+  }
+
+  private async open(key: string, credential: Credential): Promise<Entry> {
+    const o = this.options;
+    const principal = credential.principal;
+    const role = roleFromPrincipal(principal, o.allowedRealms);
+    await this.makeRoom(key);
+    const dataSource = new DataSource({
+      type: 'postgres',
+      host: o.host,
+      port: o.port,
+      database: o.database,
+      username: role,
+      entities: o.entities ?? [],
+      synchronize: false,
+      migrationsRun: false,
+      installExtensions: false,
+      applicationName: 'forwardable',
+      extra: {
+        stream: gssapiStream({ credential, hostaddr: o.hostaddr, serviceName: o.serviceName }),
+        max: this.perUser,
+        idleTimeoutMillis: Math.min(this.idleTimeoutMs, 60_000),
+        connectionTimeoutMillis: o.connectTimeoutMs ?? 10_000,
+      },
+    });
+    try {
+      await dataSource.initialize();
+    } catch (err) {
+      this.counters.failures++;
+      await dataSource.destroy().catch(() => undefined);
+      throw err;
+    }
+    if (this.closed) {
+      await dataSource.destroy();
+      throw new Error('UserDataSources is shut down');
+    }
+    const entry: Entry = { key, principal, credential, dataSource, lastUsed: Date.now() };
+    const expiresAt = credential.expiresAt?.getTime();
+    if (expiresAt !== undefined) {
+      // setTimeout's limit is 2^31-1 ms; longer lifetimes are rechecked by the sweeper.
+      const ms = Math.max(0, expiresAt - Date.now());
+      if (ms < 2 ** 31 - 1) {
+        entry.expiryTimer = setTimeout(() => void this.close(entry, 'expired'), ms);
+        entry.expiryTimer.unref();
+      }
+    }
+    this.counters.opens++;
+    this.entries.set(key, entry);
+    return entry;
+  }
+
+  /** Close least recently used pools until one more fits under both caps. */
+  private async makeRoom(key: string): Promise<void> {
+    // The new pool counts once, whether or not it is registered as opening yet.
+    const fits = () => {
+      const users = this.entries.size + this.opening.size + (this.opening.has(key) ? 0 : 1);
+      return users <= this.maxUsers && users * this.perUser <= this.maxConnections;
+    };
+    while (!fits()) {
+      const lru = this.entries.values().next().value as Entry | undefined;
+      if (!lru) break;
+      await this.close(lru, 'evicted');
+    }
+  }
+
+  private touch(entry: Entry): void {
+    entry.lastUsed = Date.now();
+    this.entries.delete(entry.key);
+    this.entries.set(entry.key, entry);
+  }
+
+  private async sweepIdle(): Promise<void> {
+    const now = Date.now();
+    for (const entry of [...this.entries.values()]) {
+      if (!usable(entry.credential)) await this.close(entry, 'expired');
+      else if (now - entry.lastUsed >= this.idleTimeoutMs) await this.close(entry, 'idle');
+    }
+  }
+
+  private async close(entry: Entry, why: 'evicted' | 'idle' | 'expired' | 'released' | 'shutdown'): Promise<void> {
+    if (this.entries.get(entry.key) !== entry) return;
+    this.entries.delete(entry.key);
+    clearTimeout(entry.expiryTimer);
+    if (why === 'evicted') this.counters.evictions++;
+    else if (why === 'idle') this.counters.idleClosed++;
+    else if (why === 'expired') this.counters.expiredClosed++;
+    else if (why === 'released') this.counters.released++;
+    try {
+      await entry.dataSource.destroy();
+    } catch (err) {
+      this.log.warn(`closing the pool of ${entry.principal} (${why}) failed: ${(err as Error).message}`);
+    }
+  }
+}
+
+function positive(name: string, n: number): number {
+  if (!Number.isFinite(n) || n <= 0) throw new RangeError(`${name} must be a positive number, not ${n}`);
+  return n;
+}
+
+function usable(c: Credential): boolean {
+  if (c.disposed) return false;
+  const end = c.expiresAt?.getTime();
+  return end === undefined || end > Date.now();
+}
+
+function safePrincipal(c: Credential): string {
+  try {
+    return c.principal;
+  } catch {
+    return 'the user';
+  }
+}
