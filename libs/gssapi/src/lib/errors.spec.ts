@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
@@ -11,10 +11,11 @@ import {
   InitiatorContext,
   KeytabMissingError,
   KeytabNoKeyError,
+  KeytabUnreadableError,
   KeyVersionMismatchError,
   ServerNotFoundError,
 } from '../index';
-import { __classifyForTest } from './errors';
+import { __classifyForTest, toGssError } from './errors';
 import { handshake, RealmEnv, useRealm, userCredential } from '../testing/realm';
 
 /** Add `delta` to every key version number in a keytab (file format: MIT keytab v0x502). */
@@ -70,24 +71,35 @@ describe('errors that say what to do', () => {
       await expect(acquireServiceCredential({ keytab, usage: 'accept' })).rejects.toMatchObject({ code: 'ERR_GSS_KEYTAB_UNREADABLE' });
       return;
     }
-    // Root reads everything: ask as an unprivileged user instead, in a child process.
-    const repo = resolve(__dirname, '../../../..');
-    const script = `require(${JSON.stringify(join(repo, 'libs/gssapi/src/index.ts'))})
-      .acquireServiceCredential({ keytab: ${JSON.stringify(realm.httpKeytab)}, usage: 'accept' })
-      .then(() => console.log('{"code":"none"}'), (e) => console.log(JSON.stringify({ code: e.code, name: e.name, message: e.message })));`;
-    const out = await new Promise<string>((res, rej) =>
-      execFile(process.execPath, ['-r', 'ts-node/register', '-e', script], {
-        cwd: repo,
-        uid: 65534,
-        gid: 65534,
-        env: { PATH: process.env.PATH ?? '', TS_NODE_TRANSPILE_ONLY: '1', TS_NODE_COMPILER_OPTIONS: '{"module":"commonjs"}', KRB5_CONFIG: realm.krb5Config },
-        timeout: 30_000,
-      }, (e, stdout, stderr) => (e ? rej(new Error(`${e.message}\n${stderr}`)) : res(stdout))),
-    );
-    const result = JSON.parse(out.trim().split('\n').pop() as string);
-    expect(result).toMatchObject({ code: 'ERR_GSS_KEYTAB_UNREADABLE', name: 'KeytabUnreadableError' });
-    expect(result.message).toMatch(/is not readable by uid 65534/);
-    expect(result.message).toMatch(/Permission denied/);
+    // Root reads everything: ask as an unprivileged user instead, in a child process. The child
+    // loads a copy of the addon from a world-readable directory (the checkout may be private to
+    // root) and prints the raw native failure; this process maps it as the library does.
+    const box = mkdtempSync(join(tmpdir(), 'fw-unreadable-'));
+    chmodSync(box, 0o755);
+    try {
+      const addon = join(box, 'gssapi.node');
+      copyFileSync(resolve(__dirname, '../../build/Release/gssapi.node'), addon);
+      chmodSync(addon, 0o755);
+      const script = `const m = { exports: {} }; process.dlopen(m, ${JSON.stringify(addon)});
+        m.exports.acquireServiceCredential({ keytab: ${JSON.stringify(realm.httpKeytab)}, usage: 'accept' })
+          .then(() => console.log('{"code":"none"}'), (e) => console.log(JSON.stringify({ ...e, message: e.message })));`;
+      const out = await new Promise<string>((res, rej) =>
+        execFile(process.execPath, ['-e', script], {
+          cwd: box,
+          uid: 65534,
+          gid: 65534,
+          env: { PATH: process.env.PATH ?? '', KRB5_CONFIG: realm.krb5Config },
+          timeout: 30_000,
+        }, (e, stdout, stderr) => (e ? rej(new Error(`${e.message}\n${stderr}`)) : res(stdout))),
+      );
+      const raw = JSON.parse(out.trim().split('\n').pop() as string);
+      expect(raw.minorText).toMatch(/Permission denied/);
+      const mapped = toGssError(raw, { operation: 'acquire', keytab: realm.httpKeytab });
+      expect(mapped).toBeInstanceOf(KeytabUnreadableError);
+      expect(mapped.message).toMatch(/is not readable by uid/);
+    } finally {
+      rmSync(box, { recursive: true, force: true });
+    }
   });
 
   it('names a keytab without the requested principal', async () => {

@@ -1,0 +1,220 @@
+/**
+ * The API's request and response shapes, shared by the Nest API and the Angular SPA.
+ * Framework-free by rule (scope:shared): interfaces, literal unions and constants only.
+ * @packageDocumentation
+ */
+
+/** Header every state-changing request must carry (with the session cookie): a CSRF defence. */
+export const CSRF_HEADER = 'x-requested-with';
+/** The value of {@link CSRF_HEADER}. */
+export const CSRF_VALUE = 'forwardable';
+/** Name of the session cookie (HttpOnly; the SPA never reads it). */
+export const SESSION_COOKIE = 'fw_session';
+
+/** How the API holds the user's credential. */
+export type DelegationKind = 'forwarded' | 'proxy' | 'password';
+/** Delegation mode the API is configured for. */
+export type DelegationMode = 'unconstrained' | 'constrained';
+
+/** `GET /api/auth/me` */
+export interface MeResponse {
+  /** Kerberos principal, e.g. `alice@FORWARDABLE.TEST`. */
+  principal: string;
+  /** Database role and display name: the principal without its realm. */
+  user: string;
+  /** What the session's credential is. */
+  delegation: DelegationKind;
+  mode: DelegationMode;
+  /** ISO time at which the session ends (never later than the credential). */
+  expiresAt: string;
+  groups: string[];
+  /** Member of the admin group: may use the setup wizard. */
+  isAdmin: boolean;
+}
+
+/** `POST /api/auth/login` */
+export interface LoginRequest {
+  username: string;
+  password: string;
+}
+
+/** `POST /api/auth/login` answer. */
+export interface LoginResponse extends MeResponse {
+  /** Where the SPA should go next (configured post-login redirect). */
+  redirectTo: string;
+}
+
+/** Machine-readable reasons in error bodies. */
+export type ApiErrorCode =
+  | 'NEGOTIATE_REQUIRED'
+  | 'NTLM_OFFERED'
+  | 'TOKEN_INVALID'
+  | 'TOKEN_REPLAYED'
+  | 'WRONG_SERVICE'
+  | 'NO_DELEGATION'
+  | 'REALM_REFUSED'
+  | 'SESSION_EXPIRED'
+  | 'LOGIN_FAILED'
+  | 'KDC_UNAVAILABLE'
+  | 'KDC_UNVERIFIED'
+  | 'RATE_LIMITED'
+  | 'CSRF_REQUIRED'
+  | 'FORBIDDEN'
+  | 'NOT_ADMIN'
+  | 'NO_DATABASE_ROLE'
+  | 'DATABASE_UNAVAILABLE'
+  | 'DATABASE_PERMISSION'
+  | 'NOT_FOUND'
+  | 'CONFLICT'
+  | 'INVALID_INPUT'
+  | 'INTERNAL';
+
+/** Every error response body. */
+export interface ApiError {
+  statusCode: number;
+  code: ApiErrorCode;
+  /** What happened, for people. */
+  message: string;
+  /** What to do about it, when there is something to do. */
+  hint?: string;
+  /** Field errors of invalid input. */
+  details?: string[];
+}
+
+// ---------------------------------------------------------------- files
+
+/** A folder as the user sees it. */
+export interface DirectoryDto {
+  id: string;
+  parentId: string | null;
+  name: string;
+  owner: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A file without its contents. */
+export interface FileSummaryDto {
+  id: string;
+  directoryId: string | null;
+  name: string;
+  owner: string;
+  size: number;
+  updatedAt: string;
+  /** True when the user owns it (only owners edit, delete and share). */
+  canEdit: boolean;
+}
+
+/** A file with its contents. */
+export interface FileDto extends FileSummaryDto {
+  content: string;
+  createdAt: string;
+}
+
+/** `GET /api/files/tree`: every folder and file the user may see. */
+export interface TreeResponse {
+  directories: DirectoryDto[];
+  files: FileSummaryDto[];
+}
+
+/** `GET /api/files?directoryId=&page=&pageSize=`: one folder's content, paged (files). */
+export interface ListingResponse {
+  directory: DirectoryDto | null;
+  directories: DirectoryDto[];
+  files: FileSummaryDto[];
+  page: number;
+  pageSize: number;
+  totalFiles: number;
+}
+
+/** `POST /api/directories` */
+export interface CreateDirectoryRequest {
+  name: string;
+  parentId?: string | null;
+}
+
+/** `POST /api/files` */
+export interface CreateFileRequest {
+  name: string;
+  directoryId?: string | null;
+  content?: string;
+}
+
+/** `PATCH /api/files/:id` */
+export interface UpdateFileRequest {
+  content?: string;
+  name?: string;
+}
+
+/** A grant of read access. */
+export interface PermissionDto {
+  grantee: string;
+  grantedAt: string;
+}
+
+/** `POST /api/files/:id/permissions` and `POST /api/directories/:id/permissions` */
+export interface GrantRequest {
+  grantee: string;
+}
+
+/** `GET /api/search?q=`: files whose name or contents match. */
+export interface SearchResponse {
+  query: string;
+  files: FileSummaryDto[];
+}
+
+// ---------------------------------------------------------------- setup wizard (RLS)
+
+/** `GET /api/rls/target`: the paper's step 1. */
+export interface RlsTargetResponse {
+  database: string;
+  schema: string;
+  /** The role the wizard runs as: the admin's own. */
+  user: string;
+}
+
+/** A candidate permission table of a data table. */
+export interface RlsPermissionCandidate {
+  table: string;
+  fkColumn: string;
+  granteeCandidates: string[];
+}
+
+/** One table in `GET /api/rls/models`: the paper's step 2. */
+export interface RlsModel {
+  table: string;
+  primaryKey: string[];
+  ownerCandidates: string[];
+  permissionCandidates: RlsPermissionCandidate[];
+  rls: { enabled: boolean; forced: boolean };
+  policies: string[];
+}
+
+/** `GET /api/rls/models` */
+export interface RlsModelsResponse {
+  tables: RlsModel[];
+}
+
+/** The admin's choice for one data table. */
+export interface RlsTableMapping {
+  table: string;
+  ownerColumn: string;
+  permission?: { table: string; fkColumn: string; granteeColumn: string };
+}
+
+/** `POST /api/rls/preview` and `POST /api/rls/apply` */
+export interface RlsMappingRequest {
+  tables: RlsTableMapping[];
+  groupRole?: string;
+}
+
+/** `POST /api/rls/preview` */
+export interface RlsPreviewResponse {
+  sql: string;
+}
+
+/** `POST /api/rls/apply` */
+export interface RlsApplyResponse {
+  applied: boolean;
+  statements: number;
+}
