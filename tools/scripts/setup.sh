@@ -20,5 +20,13 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   echo "$want" >"$stamp"
 fi
 
+# npm 11 skips dependencies' install scripts; the tests use the `kerberos` package as an
+# independent Negotiate client, so build its addon from source here (node-gyp, Node's own headers).
+if [[ ! -f node_modules/kerberos/build/Release/kerberos.node ]]; then
+  log "building the kerberos test client (node-gyp)"
+  npm_config_nodedir="${npm_config_nodedir:-$(dirname "$(dirname "$(command -v node)")")}" \
+    npm rebuild kerberos --no-audit --no-fund --loglevel=error >/dev/null
+fi
+
 # Nx: never phone home, and keep the task cache inside this clone (nx.json cacheDirectory).
 export NX_NO_CLOUD=true NX_SKIP_NX_CACHE="${CI:+true}"

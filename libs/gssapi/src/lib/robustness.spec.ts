@@ -125,7 +125,7 @@ describe('hostile input and load', () => {
 
     // The machine is shared (other suites, other processes): a scheduler hiccup can delay one
     // timer tick, a blocking design delays every attempt. Keep the best of three attempts.
-    const gaps: number[] = [];
+    const runs: { gap: number; duration: number }[] = [];
     for (let attempt = 0; attempt < 3; attempt++) {
       const tokens = await makeTokens(200);
       let maxGap = 0;
@@ -135,7 +135,9 @@ describe('hostile input and load', () => {
         maxGap = Math.max(maxGap, now - last);
         last = now;
       }, 1);
+      const started = performance.now();
       const results = await acceptAll(tokens);
+      const duration = performance.now() - started;
       clearInterval(timer);
       expect(results).toHaveLength(200);
       results.forEach((r, i) => {
@@ -143,12 +145,15 @@ describe('hostile input and load', () => {
         // No response carries another user's name.
         expect(r.principal).toBe(`${tokens[i].user}@${realm.realm}`);
       });
-      gaps.push(maxGap);
+      runs.push({ gap: maxGap, duration });
       if (maxGap < 10) break;
     }
     creds.forEach((c) => c.dispose());
-    // A 1 ms timer kept firing throughout: the work ran on the libuv pool, not on the loop
-    // (measured 3-6 ms in plain node; Jest adds a few ms).
-    expect(Math.min(...gaps)).toBeLessThan(10);
+    // A 1 ms timer kept firing throughout: the work ran on the libuv pool, not on the loop.
+    // Had the accepts run on the loop, its longest pause would be close to the whole batch's
+    // duration; measured 3-6 ms in plain node, Jest and a busy shared machine add a few.
+    const best = runs.reduce((a, b) => (b.gap < a.gap ? b : a));
+    expect(best.gap).toBeLessThan(20);
+    expect(best.gap).toBeLessThan(Math.max(10, best.duration / 3));
   });
 });
