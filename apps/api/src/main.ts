@@ -1,15 +1,16 @@
 import { Logger } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { AppModule } from './app/app.module';
+import { createApp } from './app/bootstrap';
+import { ConfigError, loadConfig } from './app/config';
 
-async function bootstrap() {
-  const app = await NestFactory.create(AppModule);
-  app.setGlobalPrefix('api');
-  app.enableShutdownHooks();
-  const port = Number(process.env.FORWARDABLE_PORT ?? process.env.PORT ?? 3000);
-  const host = process.env.FORWARDABLE_LISTEN ?? '127.0.0.1';
-  await app.listen(port, host);
-  Logger.log(`Forwardable API listening on http://localhost:${port}/api`, 'Bootstrap');
+async function main() {
+  const config = loadConfig();
+  const app = await createApp(config);
+  await app.listen(config.port, config.listen);
+  Logger.log(`Forwardable API on http://${config.listen}:${config.port}/api (${config.delegation} delegation)`, 'Bootstrap');
 }
 
-bootstrap();
+main().catch((err: Error) => {
+  // A misconfiguration stops start-up with a message that says what to fix, and no stack.
+  console.error(err instanceof ConfigError ? err.message : `Forwardable API failed to start: ${err.message}`);
+  process.exit(1);
+});

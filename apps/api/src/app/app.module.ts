@@ -1,8 +1,45 @@
-import { Module } from '@nestjs/common';
+import { DynamicModule, Module } from '@nestjs/common';
+import { ServeStaticModule } from '@nestjs/serve-static';
+import { ForwardableAuthModule } from '@forwardable/api/auth';
+import { schemaEntities, UserDataSourcesModule } from '@forwardable/api/db';
 import { AppController } from './app.controller';
+import type { ApiConfig } from './config';
 
 /** The API's root module: wiring only; features live in libs/api/*. */
-@Module({
-  controllers: [AppController],
-})
-export class AppModule {}
+@Module({})
+export class AppModule {
+  static register(config: ApiConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        UserDataSourcesModule.forRoot({
+          host: config.pg.host,
+          hostaddr: config.pg.hostaddr,
+          port: config.pg.port,
+          database: config.pg.database,
+          entities: schemaEntities,
+          maxUsers: config.pg.maxUsers,
+          connectionsPerUser: config.pg.connectionsPerUser,
+          maxConnections: config.pg.maxConnections,
+          allowedRealms: config.allowedRealms,
+        }),
+        ForwardableAuthModule.forRoot({
+          keytab: config.keytab,
+          servicePrincipal: config.servicePrincipal,
+          delegation: config.delegation,
+          allowedRealms: config.allowedRealms,
+          sessionMaxAgeMs: config.sessionMaxAgeMs,
+          secureCookies: config.secureCookies,
+          credentialStore: config.credentialStore,
+          fileCacheDir: config.credentialDir,
+          admins: config.admins,
+          passwordLogin: { enabled: config.passwordLogin, verifyKdc: config.verifyKdc },
+        }),
+        ...(config.webDir
+          ? [ServeStaticModule.forRoot({ rootPath: config.webDir, exclude: ['/api/{*path}'] })]
+          : []),
+      ],
+      controllers: [AppController],
+    };
+  }
+}

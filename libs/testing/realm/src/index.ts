@@ -5,7 +5,7 @@
  * Suites call {@link ensureRealm} in `beforeAll`; concurrent callers on the same directory are
  * serialised by the realm tool's own lock, and a realm that is already up is reused.
  */
-import { spawnSync, SpawnSyncReturns } from 'node:child_process';
+import { execFile, spawnSync, SpawnSyncReturns } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -181,4 +181,31 @@ export function superuserSql(realm: RealmEnv, sql: string, database = 'postgres'
   const r = process.getuid?.() === 0 ? run('runuser', args, { env: realmProcessEnv(realm) }) : run(args[3 + 2], args.slice(5), { env: realmProcessEnv(realm, { PGHOSTADDR: '' }) });
   if (r.status !== 0) fail(`psql as ${realm.pg.superuser}`, r);
   return r.stdout.split('\n').filter((l) => l.length > 0);
+}
+
+/** What an asynchronous tool run printed. */
+export interface ToolResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * {@link runWithRealm} without blocking the event loop: needed when the tool talks to a server
+ * running in this same process (curl against the API under test).
+ */
+export function runWithRealmAsync(
+  realm: RealmEnv,
+  cmd: string,
+  args: string[],
+  opts: { ccache?: TicketCache; env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<ToolResult> {
+  const extra: Record<string, string> = { ...(opts.env ?? {}) };
+  if (opts.ccache) extra.KRB5CCNAME = opts.ccache.name;
+  return new Promise((resolve) => {
+    execFile(cmd, args, { env: realmProcessEnv(realm, extra), timeout: opts.timeoutMs ?? 60_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const status = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
+      resolve({ status, stdout: String(stdout), stderr: String(stderr) });
+    });
+  });
 }

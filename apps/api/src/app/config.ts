@@ -1,0 +1,135 @@
+import { accessSync, constants, statSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
+import type { DelegationMode } from '@forwardable/shared/contracts';
+
+/** The API's validated configuration. There is no database user or password in it, by design. */
+export interface ApiConfig {
+  port: number;
+  listen: string;
+  /** krb5.conf for libkrb5 (KRB5_CONFIG); undefined: the system default. */
+  krb5Config?: string;
+  replayCacheDir?: string;
+  keytab: string;
+  servicePrincipal: string;
+  delegation: DelegationMode;
+  allowedRealms?: string[];
+  sessionMaxAgeMs: number;
+  secureCookies: 'auto' | boolean;
+  credentialStore: 'memory' | 'file';
+  credentialDir?: string;
+  admins: string[];
+  verifyKdc: boolean;
+  passwordLogin: boolean;
+  pg: { host: string; hostaddr?: string; port: number; database: string; maxUsers: number; connectionsPerUser: number; maxConnections: number };
+  /** Built SPA to serve on the same origin; undefined: API only. */
+  webDir?: string;
+}
+
+/** Configuration is wrong: the message lists every problem and how to fix it. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Forwardable API configuration is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Read and check the configuration from the environment (`FORWARDABLE_*`), failing fast with
+ * messages that name the variable and say what to do. Checks that the keytab exists and is
+ * readable; the principal's presence in it and the realm are checked when the service
+ * credential is acquired at start-up.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
+  const problems: string[] = [];
+  const str = (name: string, fallback?: string): string | undefined => {
+    const v = env[name]?.trim();
+    return v ? v : fallback;
+  };
+  const required = (name: string, what: string): string => {
+    const v = str(name);
+    if (!v) problems.push(`${name} is not set: ${what}`);
+    return v ?? '';
+  };
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = str(name);
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) problems.push(`${name}=${raw} must be a whole number from ${min} to ${max}`);
+    return n;
+  };
+  const bool = (name: string, fallback: boolean): boolean => {
+    const raw = str(name);
+    if (raw === undefined) return fallback;
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+    problems.push(`${name}=${raw} must be true or false`);
+    return fallback;
+  };
+  const file = (name: string, path: string | undefined, what: string) => {
+    if (!path) return;
+    if (!isAbsolute(path)) return problems.push(`${name}=${path} must be an absolute path`);
+    try {
+      if (!statSync(path).isFile()) return problems.push(`${name}=${path} is not a file: ${what}`);
+      accessSync(path, constants.R_OK);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') problems.push(`${name}=${path} does not exist: ${what}`);
+      else if (code === 'EACCES') {
+        problems.push(`${name}=${path} is not readable by uid ${process.getuid?.()}: give this user read access (chown, or chmod 0640 with a shared group); never make it world-readable`);
+      } else problems.push(`${name}=${path}: ${(e as Error).message}`);
+    }
+  };
+
+  const keytab = required('FORWARDABLE_KEYTAB', 'the keytab of the HTTP service principal (export it once with kadmin ktadd, or ktpass/msktutil for AD)');
+  file('FORWARDABLE_KEYTAB', keytab, 'export the service key into it once (kadmin ktadd -k <file> HTTP/<host>)');
+  const servicePrincipal = required('FORWARDABLE_SERVICE_PRINCIPAL', 'the HTTP service principal, e.g. HTTP/app.example.com@EXAMPLE.COM');
+  if (servicePrincipal && !/^HTTP\/[^@/\s]+@[^@\s]+$/.test(servicePrincipal)) {
+    problems.push(`FORWARDABLE_SERVICE_PRINCIPAL=${servicePrincipal} must look like HTTP/<host name in the URL>@REALM`);
+  }
+  const krb5Config = str('FORWARDABLE_KRB5_CONFIG', str('KRB5_CONFIG'));
+  file('FORWARDABLE_KRB5_CONFIG', krb5Config, 'point it at the krb5.conf that names your realm and KDCs');
+  const delegation = str('FORWARDABLE_DELEGATION', 'constrained');
+  if (delegation !== 'constrained' && delegation !== 'unconstrained') {
+    problems.push(`FORWARDABLE_DELEGATION=${delegation} must be constrained (S4U2proxy) or unconstrained (forwarded TGT)`);
+  }
+  const credentialStore = str('FORWARDABLE_CREDENTIAL_STORE', 'memory');
+  if (credentialStore !== 'memory' && credentialStore !== 'file') problems.push(`FORWARDABLE_CREDENTIAL_STORE=${credentialStore} must be memory or file`);
+  const credentialDir = str('FORWARDABLE_CREDENTIAL_DIR');
+  if (credentialStore === 'file' && !credentialDir) problems.push('FORWARDABLE_CREDENTIAL_DIR is required with FORWARDABLE_CREDENTIAL_STORE=file (a 0700 directory)');
+  const secure = str('FORWARDABLE_SECURE_COOKIES', 'auto');
+  const secureCookies = secure === 'auto' ? 'auto' : bool('FORWARDABLE_SECURE_COOKIES', false);
+  const pgHost = required('FORWARDABLE_PG_HOST', 'the host name in PostgreSQL\'s service principal (postgres/<host>)');
+  const database = required('FORWARDABLE_PG_DATABASE', 'the application database');
+  if (str('FORWARDABLE_PG_PASSWORD') || str('PGPASSWORD')) {
+    problems.push('a database password is set (FORWARDABLE_PG_PASSWORD or PGPASSWORD): Forwardable connects as each user with Kerberos and must hold no password; remove it');
+  }
+  const config: ApiConfig = {
+    port: int('FORWARDABLE_PORT', 3000, 1, 65535),
+    listen: str('FORWARDABLE_LISTEN', '127.0.0.1') as string,
+    krb5Config,
+    replayCacheDir: str('FORWARDABLE_RCACHE_DIR', str('KRB5RCACHEDIR')),
+    keytab,
+    servicePrincipal,
+    delegation: delegation as DelegationMode,
+    allowedRealms: str('FORWARDABLE_ALLOWED_REALMS')?.split(',').map((r) => r.trim()).filter(Boolean),
+    sessionMaxAgeMs: int('FORWARDABLE_SESSION_MAX_AGE_SECONDS', 8 * 3600, 60, 7 * 24 * 3600) * 1000,
+    secureCookies,
+    credentialStore: credentialStore as 'memory' | 'file',
+    credentialDir,
+    admins: (str('FORWARDABLE_ADMINS', '') as string).split(',').map((a) => a.trim()).filter(Boolean),
+    verifyKdc: bool('FORWARDABLE_VERIFY_KDC', true),
+    passwordLogin: bool('FORWARDABLE_PASSWORD_LOGIN', true),
+    pg: {
+      host: pgHost,
+      hostaddr: str('FORWARDABLE_PG_HOSTADDR'),
+      port: int('FORWARDABLE_PG_PORT', 5432, 1, 65535),
+      database,
+      maxUsers: int('FORWARDABLE_PG_MAX_USERS', 100, 1, 100_000),
+      connectionsPerUser: int('FORWARDABLE_PG_CONNECTIONS_PER_USER', 2, 1, 100),
+      maxConnections: int('FORWARDABLE_PG_MAX_CONNECTIONS', 200, 1, 100_000),
+    },
+    webDir: str('FORWARDABLE_WEB_DIR'),
+  };
+  if (problems.length) throw new ConfigError(problems);
+  return config;
+}

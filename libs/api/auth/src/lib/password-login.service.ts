@@ -1,0 +1,91 @@
+import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Credential, GssError, passwordLogin } from '@forwardable/gssapi';
+import { ApiException } from './errors';
+import { AUTH_OPTIONS, AuthOptions, realmOf } from './options';
+
+/**
+ * The password fallback: a TGT from the KDC for user + password, accepted only when the KDC
+ * proves itself by issuing a ticket our own keytab can decrypt (no rogue KDC can log anyone in).
+ */
+@Injectable()
+export class PasswordLoginService implements OnModuleInit {
+  private readonly log = new Logger(PasswordLoginService.name);
+  readonly enabled: boolean;
+  private readonly verifyKdc: boolean;
+  private readonly realm: string;
+
+  constructor(@Inject(AUTH_OPTIONS) private readonly options: AuthOptions) {
+    this.enabled = options.passwordLogin?.enabled ?? true;
+    this.verifyKdc = options.passwordLogin?.verifyKdc ?? true;
+    this.realm = realmOf(options.servicePrincipal);
+  }
+
+  onModuleInit(): void {
+    if (this.enabled && !this.verifyKdc) {
+      this.log.warn(
+        'PASSWORD LOGIN WITHOUT KDC VERIFICATION: anyone who can answer for the KDC (a rogue KDC, DNS or network ' +
+          'spoofing) can sign in as any user. Set passwordLogin.verifyKdc (FORWARDABLE_VERIFY_KDC) back to true.',
+      );
+    }
+  }
+
+  /** The principal for what the user typed: `Alice`, `alice` or `alice@REALM` (only our realm). */
+  principalFor(username: string): string {
+    let name = username.trim();
+    const at = name.lastIndexOf('@');
+    if (at >= 0) {
+      const realm = name.slice(at + 1);
+      if (realm.toUpperCase() !== this.realm) throw new ApiException(401, 'LOGIN_FAILED', 'wrong user name or password', `Use your ${this.realm} user name.`);
+      name = name.slice(0, at);
+    }
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) throw new ApiException(400, 'INVALID_INPUT', 'the user name has characters a Kerberos user name cannot have');
+    if (this.options.passwordLogin?.caseInsensitive ?? true) name = name.toLowerCase();
+    return `${name}@${this.realm}`;
+  }
+
+  /** Sign in; the caller owns the returned credential. */
+  async login(username: string, password: string): Promise<Credential> {
+    if (!this.enabled) throw new ApiException(404, 'NOT_FOUND', 'password sign-in is turned off on this server');
+    const principal = this.principalFor(username);
+    // Wiped by the binding after use (it copies into native memory it zeroes).
+    const secret = Buffer.from(password, 'utf8');
+    try {
+      return await passwordLogin({
+        username: principal,
+        password: secret,
+        keytab: this.options.keytab,
+        servicePrincipal: this.options.servicePrincipal,
+        verifyKdc: this.verifyKdc,
+      });
+    } catch (err) {
+      throw this.translate(err);
+    } finally {
+      secret.fill(0);
+    }
+  }
+
+  private translate(err: unknown): ApiException {
+    if (!(err instanceof GssError)) return new ApiException(500, 'INTERNAL', 'password sign-in failed', undefined, { cause: err });
+    switch (err.code) {
+      case 'ERR_GSS_BAD_PASSWORD':
+      case 'ERR_GSS_CLIENT_NOT_FOUND':
+        // One answer for both: do not tell who exists.
+        return new ApiException(401, 'LOGIN_FAILED', 'wrong user name or password', undefined, { cause: err });
+      case 'ERR_GSS_EXPIRED':
+        return new ApiException(401, 'LOGIN_FAILED', 'the password has expired', 'Change it (kpasswd) and sign in again.', { cause: err });
+      case 'ERR_GSS_KDC_UNREACHABLE':
+        return new ApiException(503, 'KDC_UNAVAILABLE', 'the Kerberos server (KDC) does not answer', 'Try again shortly; if it persists, tell your administrator.', { cause: err });
+      case 'ERR_GSS_KDC_UNVERIFIED':
+        return new ApiException(401, 'KDC_UNVERIFIED', 'the Kerberos server could not prove it is genuine; sign-in refused', 'Tell your administrator: the KDC may be spoofed, or this server\'s keytab is stale.', { cause: err });
+      case 'ERR_GSS_KEYTAB_MISSING':
+      case 'ERR_GSS_KEYTAB_UNREADABLE':
+      case 'ERR_GSS_KEYTAB_NO_KEY':
+        // django-auth-kerberos's two common errors ("No such file or directory", "Permission denied"):
+        // the fix is the keytab, never turning verification off.
+        this.log.error(`password sign-in cannot verify the KDC: ${err.message}`);
+        return new ApiException(503, 'KDC_UNVERIFIED', 'the server cannot verify the Kerberos server right now', 'Tell your administrator: the service keytab is missing or unreadable.', { cause: err });
+      default:
+        return new ApiException(401, 'LOGIN_FAILED', 'password sign-in failed', undefined, { cause: err });
+    }
+  }
+}
