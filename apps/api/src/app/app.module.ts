@@ -2,6 +2,8 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { ServeStaticModule } from '@nestjs/serve-static';
 import { ForwardableAuthModule } from '@forwardable/api/auth';
 import { schemaEntities, UserDataSourcesModule } from '@forwardable/api/db';
+import { FilesModule } from '@forwardable/api/files';
+import { RlsAdminModule } from '@forwardable/api/rls-admin';
 import { AppController } from './app.controller';
 import type { ApiConfig } from './config';
 
@@ -35,6 +37,8 @@ export class AppModule {
           admins: config.admins,
           passwordLogin: { enabled: config.passwordLogin, verifyKdc: config.verifyKdc },
         }),
+        FilesModule,
+        RlsAdminModule,
         ...(config.webDir
           ? [ServeStaticModule.forRoot({ rootPath: config.webDir, exclude: ['/api/{*path}'] })]
           : []),

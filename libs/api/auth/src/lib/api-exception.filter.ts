@@ -65,8 +65,9 @@ export class ApiExceptionFilter implements ExceptionFilter {
       }
       return { statusCode: 503, code: 'DATABASE_UNAVAILABLE', message: 'the database is not available', hint: e.message };
     }
-    if (e instanceof QueryFailedError) {
-      const code = (e.driverError as { code?: string } | undefined)?.code;
+    const pgError = e instanceof QueryFailedError ? (e.driverError as { code?: string }) : isPgError(e) ? e : null;
+    if (pgError && e instanceof Error) {
+      const code = pgError.code;
       if (code === '42501') return { statusCode: 403, code: 'DATABASE_PERMISSION', message: e.message };
       if (code === '23505') return { statusCode: 409, code: 'CONFLICT', message: 'that name is already taken here' };
       if (code === '23503') return { statusCode: 404, code: 'NOT_FOUND', message: 'the folder or file does not exist' };
@@ -82,6 +83,11 @@ export class ApiExceptionFilter implements ExceptionFilter {
     }
     return { statusCode: 500, code: 'INTERNAL', message: 'something went wrong on the server' };
   }
+}
+
+/** A raw node-postgres DatabaseError (SQLSTATE code and severity). */
+function isPgError(e: unknown): e is Error & { code: string } {
+  return e instanceof Error && typeof (e as { code?: unknown }).code === 'string' && /^[0-9A-Z]{5}$/.test((e as unknown as { code: string }).code) && 'severity' in e;
 }
 
 function describe(e: unknown): string {

@@ -1,4 +1,4 @@
-import { Module } from '@nestjs/common';
+import { Global, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { PassportModule } from '@nestjs/passport';
 import { ThrottlerModule } from '@nestjs/throttler';
@@ -23,6 +23,7 @@ export const LOGIN_LIMITS = { perUser: 5, perAddress: 20, windowMs: 60_000 };
  * Installs a global deny-by-default guard (open routes with `@Public()`), the JSON error filter,
  * `GET /api/auth/me`, `POST /api/auth/logout` and `POST /api/auth/login`.
  */
+@Global()
 @Module({
   imports: [
     PassportModule,

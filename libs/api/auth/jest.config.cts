@@ -1,8 +1,0 @@
-module.exports = {
-  displayName: 'api-auth',
-  preset: '../../../jest.preset.js',
-  testEnvironment: 'node',
-  transform: { '^.+\\.[tj]s$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.spec.json' }] },
-  moduleFileExtensions: ['ts', 'js'],
-  testTimeout: 120_000,
-};

@@ -1,0 +1,37 @@
+import { Transform } from 'class-transformer';
+import { IsInt, IsOptional, IsString, IsUUID, Length, Matches, Max, MaxLength, Min, ValidateIf } from 'class-validator';
+
+/** A name for a file or folder: no slash, no NUL, 1-255 characters. */
+const NAME = /^[^/\0]+$/;
+/** A database role name as Forwardable creates them (the principal without the realm). */
+const ROLE = /^[a-z_][a-z0-9_.-]{0,62}$/;
+
+export class CreateDirectoryDto {
+  @IsString() @Length(1, 255) @Matches(NAME, { message: 'name must not contain / or NUL' }) name!: string;
+  @IsOptional() @ValidateIf((_o, v) => v !== null) @IsUUID() parentId?: string | null;
+}
+
+export class CreateFileDto {
+  @IsString() @Length(1, 255) @Matches(NAME, { message: 'name must not contain / or NUL' }) name!: string;
+  @IsOptional() @ValidateIf((_o, v) => v !== null) @IsUUID() directoryId?: string | null;
+  @IsOptional() @IsString() @MaxLength(1_000_000) content?: string;
+}
+
+export class UpdateFileDto {
+  @IsOptional() @IsString() @Length(1, 255) @Matches(NAME, { message: 'name must not contain / or NUL' }) name?: string;
+  @IsOptional() @IsString() @MaxLength(1_000_000) content?: string;
+}
+
+export class GrantDto {
+  @IsString() @Matches(ROLE, { message: 'grantee must be a user name (lower-case letters, digits, _ . -)' }) grantee!: string;
+}
+
+export class ListingQuery {
+  @IsOptional() @Transform(({ value }) => (value === '' ? undefined : value)) @IsUUID() directoryId?: string;
+  @IsOptional() @Transform(({ value }) => Number(value)) @IsInt() @Min(1) @Max(100_000) page = 1;
+  @IsOptional() @Transform(({ value }) => Number(value)) @IsInt() @Min(1) @Max(500) pageSize = 50;
+}
+
+export class SearchQuery {
+  @IsString() @Length(1, 200) q!: string;
+}
