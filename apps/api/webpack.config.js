@@ -15,7 +15,8 @@ module.exports = {
       compiler: 'tsc',
       main: './src/main.ts',
       tsConfig: './tsconfig.app.json',
-      assets: ['./src/assets'],
+      // The GSSAPI addon travels next to the bundle, where libs/gssapi's loader looks for it.
+      assets: ['./src/assets', { input: '../../libs/gssapi/build/Release', glob: 'gssapi.node', output: '.' }],
       optimization: false,
       outputHashing: 'none',
       generatePackageJson: true,

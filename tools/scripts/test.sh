@@ -45,3 +45,17 @@ if [[ -f "$results/jest.json" ]]; then
 else
   count 1 "jest produced no results (exit $jest_rc)"
 fi
+
+# The SPA's unit tests (Angular's unit-test builder with vitest); each project writes a JSON report.
+rm -f "$results"/vitest-*.json
+npx nx run-many -t test --projects='tag:scope:web' --outputStyle=static "${skip_cache[@]}"
+web_rc=$?
+shopt -s nullglob
+web_reports=("$results"/vitest-*.json)
+if [[ ${#web_reports[@]} -eq 0 ]]; then
+  count 1 "SPA unit tests produced no report (exit $web_rc)"
+else
+  read -r wp wf < <(node -e 'let p=0,f=0;for(const x of process.argv.slice(1)){const r=require(x);p+=r.numPassedTests;f+=r.numFailedTests}console.log(p,f)' "${web_reports[@]}")
+  passed=$((passed + wp)); failed=$((failed + wf))
+  [[ $web_rc -ne 0 && $wf -eq 0 ]] && count 1 "SPA unit tests exited $web_rc"
+fi

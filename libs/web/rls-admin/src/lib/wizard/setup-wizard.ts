@@ -1,0 +1,192 @@
+import {
+  ChangeDetectionStrategy,
+  Component,
+  ElementRef,
+  Injector,
+  OnInit,
+  afterNextRender,
+  computed,
+  inject,
+  signal,
+  viewChild,
+} from '@angular/core';
+import { type ApiRequestError, toApiRequestError } from '@forwardable/web/auth';
+import { ErrorBanner, Loading } from '@forwardable/web/ui';
+import type {
+  RlsApplyResponse,
+  RlsMappingRequest,
+  RlsModel,
+  RlsPermissionCandidate,
+  RlsTargetResponse,
+} from '@forwardable/shared/contracts';
+import { Observable } from 'rxjs';
+import { RlsApi } from '../data-access/rls-api';
+
+export type WizardStep = 'target' | 'models' | 'preview' | 'result';
+
+/** The admin's choice for one table while the form is being filled in. */
+interface TableChoice {
+  include: boolean;
+  ownerColumn: string;
+  /** Name of the chosen permission table ('' for none). */
+  permissionTable: string;
+  granteeColumn: string;
+}
+
+const STEPS: { id: WizardStep; label: string }[] = [
+  { id: 'target', label: 'Target' },
+  { id: 'models', label: 'Tables' },
+  { id: 'preview', label: 'SQL preview' },
+  { id: 'result', label: 'Result' },
+];
+
+/**
+ * Sets up row-level security in four steps: the target database (as the admin's own role),
+ * the tables with their owner column and optional permission table, the SQL the API would run,
+ * then applying it. Database errors (403 DATABASE_PERMISSION) are shown exactly as PostgreSQL
+ * worded them.
+ */
+@Component({
+  selector: 'fw-setup-wizard',
+  changeDetection: ChangeDetectionStrategy.OnPush,
+  imports: [ErrorBanner, Loading],
+  templateUrl: './setup-wizard.html',
+  styleUrl: './setup-wizard.css',
+})
+export class SetupWizard implements OnInit {
+  private readonly api = inject(RlsApi);
+  private readonly injector = inject(Injector);
+
+  protected readonly steps = STEPS;
+  protected readonly step = signal<WizardStep>('target');
+  protected readonly target = signal<RlsTargetResponse | null>(null);
+  protected readonly models = signal<RlsModel[] | null>(null);
+  protected readonly choices = signal<Record<string, TableChoice>>({});
+  protected readonly groupRole = signal('');
+  protected readonly sql = signal<string | null>(null);
+  protected readonly result = signal<RlsApplyResponse | null>(null);
+  protected readonly error = signal<ApiRequestError | null>(null);
+  protected readonly busy = signal(false);
+  protected readonly stepIndex = computed(() => STEPS.findIndex((s) => s.id === this.step()));
+
+  /** The request for preview and apply, built from the choices. */
+  protected readonly mapping = computed<RlsMappingRequest>(() => {
+    const choices = this.choices();
+    const tables = (this.models() ?? [])
+      .filter((m) => choices[m.table]?.include && choices[m.table].ownerColumn)
+      .map((m) => {
+        const c = choices[m.table];
+        const permission = m.permissionCandidates.find((p) => p.table === c.permissionTable);
+        return {
+          table: m.table,
+          ownerColumn: c.ownerColumn,
+          ...(permission && c.granteeColumn
+            ? {
+                permission: {
+                  table: permission.table,
+                  fkColumn: permission.fkColumn,
+                  granteeColumn: c.granteeColumn,
+                },
+              }
+            : {}),
+        };
+      });
+    const groupRole = this.groupRole().trim();
+    return groupRole ? { tables, groupRole } : { tables };
+  });
+  protected readonly canPreview = computed(() => this.mapping().tables.length > 0 && !this.busy());
+
+  private readonly stepHeading = viewChild<ElementRef<HTMLElement>>('stepHeading');
+
+  ngOnInit(): void {
+    this.run(this.api.target(), (target) => this.target.set(target));
+  }
+
+  protected toModels(): void {
+    this.go('models');
+    if (this.models()) return;
+    this.run(this.api.models(), ({ tables }) => {
+      this.models.set(tables);
+      this.choices.set(
+        Object.fromEntries(
+          tables.map((m) => {
+            const permission = m.permissionCandidates[0];
+            return [
+              m.table,
+              {
+                include: m.ownerCandidates.length > 0,
+                ownerColumn: m.ownerCandidates[0] ?? '',
+                permissionTable: '',
+                granteeColumn: permission?.granteeCandidates[0] ?? '',
+              },
+            ];
+          }),
+        ),
+      );
+    });
+  }
+
+  protected toPreview(): void {
+    this.run(this.api.preview(this.mapping()), ({ sql }) => {
+      this.sql.set(sql);
+      this.go('preview');
+    });
+  }
+
+  protected apply(): void {
+    this.run(this.api.apply(this.mapping()), (result) => {
+      this.result.set(result);
+      this.go('result');
+    });
+  }
+
+  protected go(step: WizardStep): void {
+    this.error.set(null);
+    this.step.set(step);
+    // Move focus to the new step's heading, so keyboard and screen-reader users follow along.
+    afterNextRender(() => this.stepHeading()?.nativeElement.focus(), { injector: this.injector });
+  }
+
+  protected choice(table: string): TableChoice {
+    return this.choices()[table];
+  }
+
+  protected update(table: string, change: Partial<TableChoice>): void {
+    this.choices.update((all) => ({ ...all, [table]: { ...all[table], ...change } }));
+  }
+
+  protected choosePermission(model: RlsModel, table: string): void {
+    const candidate = model.permissionCandidates.find((p) => p.table === table);
+    this.update(model.table, {
+      permissionTable: table,
+      granteeColumn: candidate?.granteeCandidates[0] ?? '',
+    });
+  }
+
+  protected permissionOf(model: RlsModel): RlsPermissionCandidate | undefined {
+    return model.permissionCandidates.find((p) => p.table === this.choice(model.table)?.permissionTable);
+  }
+
+  protected value(event: Event): string {
+    return (event.target as HTMLInputElement | HTMLSelectElement).value;
+  }
+
+  protected checked(event: Event): boolean {
+    return (event.target as HTMLInputElement).checked;
+  }
+
+  private run<T>(request: Observable<T>, done: (value: T) => void): void {
+    this.busy.set(true);
+    this.error.set(null);
+    request.subscribe({
+      next: (value) => {
+        this.busy.set(false);
+        done(value);
+      },
+      error: (e: unknown) => {
+        this.busy.set(false);
+        this.error.set(toApiRequestError(e));
+      },
+    });
+  }
+}
