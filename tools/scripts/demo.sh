@@ -1,27 +1,69 @@
 #!/usr/bin/env bash
-# `npm run demo`: installs what is missing, builds, starts a throwaway realm (KDC, PostgreSQL)
-# in tmp/realm and tells you how to sign in as alice or bob.
+# `npm run demo`: installs what is missing, builds, starts a throwaway realm (KDC + LDAP with
+# constrained delegation, PostgreSQL), the API serving the SPA, seeds demo files, and tells you
+# how to sign in as alice or bob. Ctrl-C stops everything.
+#   npm run demo -- --detach    leave it running in the background
+#   npm run demo -- --stop      stop a detached demo
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$REPO"
 export NX_DAEMON=false NX_NO_CLOUD=true NX_TUI=false
+DIR="$REPO/tmp/realm"
+DETACH=0
+case "${1:-}" in
+  --detach) DETACH=1 ;;
+  --stop)
+    [[ -f "$DIR/realm.env" ]] && bash tools/scripts/stack.sh down --dir "$DIR"
+    bash tools/realm/realm.sh down --dir "$DIR"
+    exit 0 ;;
+  "") ;;
+  *) echo "usage: npm run demo [-- --detach | --stop]" >&2; exit 2 ;;
+esac
 
 bash tools/scripts/setup.sh
-npx nx run-many -t build --outputStyle=static >/dev/null
-# The demo realm uses the LDAP KDB so constrained delegation (S4U2proxy) works too.
-bash tools/realm/realm.sh up --dir tmp/realm --kdb ldap --port-base 17500
-eval "$(bash tools/realm/realm.sh env --dir tmp/realm)"
+echo "demo: building the API, the SPA and the GSSAPI addon" >&2
+npx nx run-many -t build --outputStyle=static >"$REPO/tmp/demo-build.log" 2>&1 || { tail -n 30 "$REPO/tmp/demo-build.log" >&2; exit 1; }
+# The demo realm uses the LDAP KDB, so constrained delegation (S4U2proxy) works with any browser.
+bash tools/realm/realm.sh up --dir "$DIR" --kdb ldap --port-base 17500
+bash tools/scripts/stack.sh up --dir "$DIR" --delegation constrained --seed
+# shellcheck disable=SC1091
+source "$DIR/realm.env"
 
 cat <<EOT
 
-Forwardable demo realm $FORWARDABLE_REALM is running (KDC $FORWARDABLE_KDC, PostgreSQL localhost:$FORWARDABLE_PG_PORT).
+  Forwardable is running: $FORWARDABLE_URL
 
-Sign in as alice (password: $FORWARDABLE_PASSWORD_ALICE) or bob (password: $FORWARDABLE_PASSWORD_BOB):
+  Sign in as alice (password $FORWARDABLE_PASSWORD_ALICE) or bob (password $FORWARDABLE_PASSWORD_BOB):
 
-  source $FORWARDABLE_REALM_DIR/realm.env
-  kinit alice                        # then: klist
-  psql -U alice -c 'select session_user'   # PostgreSQL as alice, with her ticket and no password
+  * With Kerberos, silently (the real thing):
+      source $DIR/realm.env
+      kinit alice
+      chromium --auth-server-allowlist=localhost $FORWARDABLE_URL
+    (A brand-new Chromium profile may need one reload before it offers Negotiate. Firefox: set
+    network.negotiate-auth.trusted-uris = localhost in about:config.)
+    The banner says "You are signed in as alice — Kerberos, constrained delegation".
 
-The web app will listen on $FORWARDABLE_URL once the API's sign-on lands.
-Stop everything with: npm run realm -- down
+  * Without a ticket: open $FORWARDABLE_URL and use the password form.
+
+  alice has a folder "Team plans" with roadmap.md shared with bob and salaries.txt for her eyes
+  only; bob has notes.txt. PostgreSQL row-level security decides who sees what.
+  Admin (setup wizard): dbadmin, password $FORWARDABLE_PASSWORD_DBADMIN.
+  PostgreSQL as alice: psql -U alice -c 'select session_user'   (after kinit alice)
+
 EOT
+
+if [[ $DETACH -eq 1 || ! -t 0 ]]; then
+  echo "demo: running in the background; stop it with: npm run demo -- --stop" >&2
+  exit 0
+fi
+stop() {
+  echo "demo: stopping" >&2
+  bash tools/scripts/stack.sh down --dir "$DIR" || true
+  bash tools/realm/realm.sh down --dir "$DIR" || true
+}
+trap 'stop; exit 0' INT TERM
+echo "demo: press Ctrl-C to stop" >&2
+pid="$(cat "$DIR/app/api.pid")"
+while kill -0 "$pid" 2>/dev/null; do sleep 1; done
+echo "demo: the API stopped; see $DIR/app/api.log" >&2
+stop

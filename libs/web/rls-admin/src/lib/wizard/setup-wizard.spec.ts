@@ -167,8 +167,9 @@ describe('SetupWizard', () => {
     byId('wizard-to-preview').click();
     const preview = backend.expectOne('/api/rls/preview');
     expect(preview.request.body).toEqual({
+      // The proposal: each table with an owner column, through its own permission table.
       tables: [
-        { table: 'files', ownerColumn: 'owner' },
+        { table: 'files', ownerColumn: 'owner', permission: { table: 'file_permissions', fkColumn: 'file_id', granteeColumn: 'grantee' } },
         { table: 'directories', ownerColumn: 'owner' },
       ],
       groupRole: 'staff',

@@ -107,16 +107,22 @@ export class SetupWizard implements OnInit {
     if (this.models()) return;
     this.run(this.api.models(), ({ tables }) => {
       this.models.set(tables);
+      // A sensible first proposal: protect the tables with a one-column key and an `owner`
+      // column, each through its own permission table (one that references it and no other
+      // table); everything else starts unticked for the admin to decide.
+      const permissionTables = new Set(tables.flatMap((m) => m.permissionCandidates.map((p) => p.table)));
       this.choices.set(
         Object.fromEntries(
           tables.map((m) => {
-            const permission = m.permissionCandidates[0];
+            const own = m.permissionCandidates.find((p) => p.table.startsWith(m.table.replace(/s$/, '')) && p.granteeCandidates.length > 0);
+            const permission = own ?? m.permissionCandidates[0];
+            const ownerColumn = m.ownerCandidates.includes('owner') ? 'owner' : (m.ownerCandidates[0] ?? '');
             return [
               m.table,
               {
-                include: m.ownerCandidates.length > 0,
-                ownerColumn: m.ownerCandidates[0] ?? '',
-                permissionTable: '',
+                include: m.ownerCandidates.includes('owner') && m.primaryKey.length === 1 && !permissionTables.has(m.table),
+                ownerColumn,
+                permissionTable: own?.table ?? '',
                 granteeColumn: permission?.granteeCandidates[0] ?? '',
               },
             ];
