@@ -3,7 +3,7 @@
 # PostgreSQL 15 cluster that trusts it through GSSAPI, all on 127.0.0.1, in one directory,
 # started and stopped by PID. Used by the demo, by every integration test and by CI.
 #
-#   npm run realm -- up     [--dir D] [--kdb db2|ldap] [--realm R] [--port-base N]
+#   npm run realm -- up     [--dir D] [--kdb db2|ldap] [--realm R] [--port-base N] [--app-port N]
 #   npm run realm -- down   [--dir D]      stop our daemons (by PID) and delete the directory
 #   npm run realm -- status [--dir D]      exit 0 when every daemon of the realm is running
 #   npm run realm -- env    [--dir D]      print `export` lines for `eval "$(npm run -s realm -- env)"`
@@ -29,7 +29,7 @@ usage() {
 # ---------------------------------------------------------------- arguments
 CMD="${1:-}"; [[ -n "$CMD" ]] || usage; shift
 DIR="${FORWARDABLE_REALM_DIR:-$REPO/tmp/realm}"
-KDB="" REALM="" PORT_BASE="" ALLOW_INSTALL=1 NEW_PASSWORD="" WITH_ROLE=1 NAMES=()
+KDB="" REALM="" PORT_BASE="" APP_PORT_ARG="" ALLOW_INSTALL=1 NEW_PASSWORD="" WITH_ROLE=1 NAMES=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --password) NEW_PASSWORD="$2"; shift 2 ;;
@@ -38,6 +38,7 @@ while [[ $# -gt 0 ]]; do
     --kdb) KDB="$2"; shift 2 ;;
     --realm) REALM="$2"; shift 2 ;;
     --port-base) PORT_BASE="$2"; shift 2 ;;
+    --app-port) APP_PORT_ARG="$2"; shift 2 ;;
     --no-install) ALLOW_INSTALL=0; shift ;;
     -q|--quiet) QUIET=1; shift ;;
     -h|--help) usage ;;
@@ -80,7 +81,8 @@ PORT_BASE="${PORT_BASE:-17500}"
 KDC_PORT=$((PORT_BASE + 0))
 LDAP_PORT=$((PORT_BASE + 1))
 PG_PORT=$((PORT_BASE + 2))
-APP_PORT=$((PORT_BASE + 3))
+APP_PORT="${APP_PORT_ARG:-${S_APP_PORT:-$((PORT_BASE + 3))}}"
+[[ "$APP_PORT" =~ ^[0-9]+$ && "$APP_PORT" -ge 1024 && "$APP_PORT" -le 65535 ]] || die "--app-port must be a number from 1024 to 65535"
 LDAP_SUFFIX="dc=$(echo "$REALM" | tr 'A-Z' 'a-z' | sed 's/\./,dc=/g')"
 LDAP_ADMIN_DN="cn=admin,$LDAP_SUFFIX"
 KRB_CONTAINER="cn=krbContainer,$LDAP_SUFFIX"
@@ -332,9 +334,18 @@ EOF
   done
 }
 
-# The admin group the setup wizard requires; members are the principals' LDAP entries.
+# The admin group the setup wizard requires; members are the principals' LDAP entries. A
+# read-only account lets the API look groups up with a simple bind.
 create_ldap_groups() {
   local dn; dn="$(principal_dn "dbadmin@$REALM")"
+  ldap_admin ldapadd >/dev/null <<EOF
+dn: cn=forwardable-reader,$LDAP_SUFFIX
+objectClass: organizationalRole
+objectClass: simpleSecurityObject
+cn: forwardable-reader
+userPassword: $LDAP_READER_PASSWORD
+
+EOF
   ldap_admin ldapadd >/dev/null <<EOF
 dn: cn=forwardable-admins,ou=groups,$LDAP_SUFFIX
 objectClass: groupOfNames
@@ -469,6 +480,8 @@ write_env() {
       echo "export FORWARDABLE_LDAP_URL='ldap://127.0.0.1:$LDAP_PORT/'"
       echo "export FORWARDABLE_LDAP_BASE='$LDAP_SUFFIX'"
       echo "export FORWARDABLE_LDAP_GROUPS_BASE='ou=groups,$LDAP_SUFFIX'"
+      echo "export FORWARDABLE_LDAP_BIND_DN='cn=forwardable-reader,$LDAP_SUFFIX'"
+      echo "export FORWARDABLE_LDAP_BIND_PASSWORD='${LDAP_READER_PASSWORD:-}'"
     fi
     local u var
     for u in "${USERS[@]}"; do var="PW_${u^^}"; echo "export FORWARDABLE_PASSWORD_${u^^}='${!var}'"; done
@@ -478,8 +491,9 @@ write_env() {
 
 write_state() {
   {
-    echo "S_KDB='$KDB'"; echo "S_REALM='$REALM'"; echo "S_PORT_BASE='$PORT_BASE'"
+    echo "S_KDB='$KDB'"; echo "S_REALM='$REALM'"; echo "S_PORT_BASE='$PORT_BASE'"; echo "S_APP_PORT='$APP_PORT'"
     echo "MASTER_PASSWORD='$MASTER_PASSWORD'"; echo "LDAP_ADMIN_PASSWORD='$LDAP_ADMIN_PASSWORD'"
+    echo "LDAP_READER_PASSWORD='${LDAP_READER_PASSWORD:-}'"
     local u var; for u in "${USERS[@]}"; do var="PW_${u^^}"; echo "PW_${u^^}='${!var}'"; done
   } >"$STATE.tmp"
   chmod 0600 "$STATE.tmp"; mv "$STATE.tmp" "$STATE"
@@ -506,6 +520,8 @@ cmd_up() {
   ensure_user
   exec 9>"$LOCK"; flock 9
   load_state || true
+  # The app port is only an address to advertise: changing it on a live realm rewrites the env file.
+  if [[ -f "$STATE" && -n "$APP_PORT_ARG" && "$APP_PORT_ARG" != "${S_APP_PORT:-}" ]]; then write_state; write_env; fi
   if [[ -f "$STATE" ]] && all_running; then
     say "realm $REALM already running in $DIR"
     return 0
@@ -528,7 +544,7 @@ cmd_up() {
   # A half-built realm is worse than none: on any failure stop what started and remove it.
   trap 'rc=$?; if [[ $rc -ne 0 ]]; then say "up failed; removing the half-built realm in $DIR"; stop_all; rm -rf "$DIR"; [[ -n "$LINK" ]] && rm -f "$LINK"; fi' EXIT
   mkdir -p "$DIR"/{kdc,keytabs,pg,run,rcache,log,ldap}
-  MASTER_PASSWORD="$(random_secret)"; LDAP_ADMIN_PASSWORD="$(random_secret)"
+  MASTER_PASSWORD="$(random_secret)"; LDAP_ADMIN_PASSWORD="$(random_secret)"; LDAP_READER_PASSWORD="$(random_secret)"
   local u; for u in "${USERS[@]}"; do printf -v "PW_${u^^}" '%s' "$(random_secret)"; done
   write_krb5_conf
   write_kdc_conf

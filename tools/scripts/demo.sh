@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `npm run demo`: installs what is missing, builds, starts a throwaway realm (KDC + LDAP with
-# constrained delegation, PostgreSQL), the API serving the SPA, seeds demo files, and tells you
-# how to sign in as alice or bob. Ctrl-C stops everything.
+# constrained delegation, PostgreSQL), the API serving the SPA on http://localhost:8080 (PORT to
+# change), seeds demo files, and tells you how to sign in as alice or bob. Ctrl-C stops everything.
 #   npm run demo -- --detach    leave it running in the background
 #   npm run demo -- --stop      stop a detached demo
 set -euo pipefail
@@ -24,7 +24,7 @@ bash tools/scripts/setup.sh
 echo "demo: building the API, the SPA and the GSSAPI addon" >&2
 npx nx run-many -t build --outputStyle=static >"$REPO/tmp/demo-build.log" 2>&1 || { tail -n 30 "$REPO/tmp/demo-build.log" >&2; exit 1; }
 # The demo realm uses the LDAP KDB, so constrained delegation (S4U2proxy) works with any browser.
-bash tools/realm/realm.sh up --dir "$DIR" --kdb ldap --port-base 17500
+bash tools/realm/realm.sh up --dir "$DIR" --kdb ldap --port-base 17500 --app-port "${PORT:-8080}"
 bash tools/scripts/stack.sh up --dir "$DIR" --delegation constrained --seed
 # shellcheck disable=SC1091
 source "$DIR/realm.env"
@@ -35,13 +35,12 @@ cat <<EOT
 
   Sign in as alice (password $FORWARDABLE_PASSWORD_ALICE) or bob (password $FORWARDABLE_PASSWORD_BOB):
 
-  * With Kerberos, silently (the real thing):
-      source $DIR/realm.env
-      kinit alice
-      chromium --auth-server-allowlist=localhost $FORWARDABLE_URL
-    (A brand-new Chromium profile may need one reload before it offers Negotiate. Firefox: set
-    network.negotiate-auth.trusted-uris = localhost in about:config.)
+  * With Kerberos (the real thing): the realm's settings are in $DIR/realm.env
+      eval "\$(npm run -s realm -- env)"; kinit alice; curl --negotiate -u : ${FORWARDABLE_URL}api/auth/me
+      npm run browser -- alice        # Chromium with a fresh profile, Negotiate on, alice's ticket
     The banner says "You are signed in as alice — Kerberos, constrained delegation".
+    (Your own browser: allow localhost for Negotiate: Chrome --auth-server-allowlist=localhost,
+    Firefox network.negotiate-auth.trusted-uris = localhost.)
 
   * Without a ticket: open $FORWARDABLE_URL and use the password form.
 

@@ -65,7 +65,7 @@ case "$CMD" in
         FORWARDABLE_RCACHE_DIR="$KRB5RCACHEDIR" \
         FORWARDABLE_DELEGATION="$DELEGATION" \
         FORWARDABLE_PORT="$PORT" \
-        FORWARDABLE_ADMINS="${FORWARDABLE_ADMINS:-dbadmin}" \
+        FORWARDABLE_ADMINS="${FORWARDABLE_ADMINS:-$([[ "$FORWARDABLE_KDB" == ldap ]] || echo dbadmin)}" \
         FORWARDABLE_WEB_DIR="$web" \
         nohup node dist/apps/api/main.js >"$RUN/api.log" 2>&1 &
     echo $! >"$RUN/api.pid"

@@ -35,6 +35,8 @@ export class AppModule {
           credentialStore: config.credentialStore,
           fileCacheDir: config.credentialDir,
           admins: config.admins,
+          adminGroup: config.adminGroup,
+          ldap: config.ldap,
           passwordLogin: { enabled: config.passwordLogin, verifyKdc: config.verifyKdc },
         }),
         FilesModule,

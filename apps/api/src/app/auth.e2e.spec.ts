@@ -10,6 +10,7 @@ import { CSRF_HEADER, CSRF_VALUE } from '@forwardable/shared/contracts';
 import { Api, configFor, curl, fetchJson, sessionCookie, startApi, tokenFor } from '../testing/api-harness';
 import { createApp } from './bootstrap';
 import { ConfigError, loadConfig } from './config';
+import { runDoctor } from './doctor';
 
 describe('Negotiate sign-on, unconstrained delegation (db2 realm)', () => {
   let realm: RealmEnv;
@@ -210,13 +211,32 @@ describe('Negotiate sign-on, constrained delegation (ldap realm, S4U2proxy)', ()
     }
   });
 
-  it('marks the admin from the configured admin list', async () => {
+  it('takes groups from LDAP: dbadmin is in forwardable-admins, alice is not', async () => {
     const admin = kinit(realm, 'dbadmin');
+    const alice = kinit(realm, 'alice');
     try {
       const r = await curl(realm, `${api.url}/api/auth/me`, { cc: admin });
-      expect(r.body).toMatchObject({ user: 'dbadmin', isAdmin: true, groups: ['forwardable-admins'] });
+      expect(r.body).toMatchObject({ user: 'dbadmin', isAdmin: true });
+      expect(r.body.groups).toEqual(['forwardable-admins', 'forwardable-users']);
+      const a = await curl(realm, `${api.url}/api/auth/me`, { cc: alice });
+      expect(a.body).toMatchObject({ user: 'alice', isAdmin: false, groups: ['forwardable-users'] });
     } finally {
       admin.destroy();
+      alice.destroy();
+    }
+  });
+
+  it('still signs people in when LDAP is down, but makes nobody an admin (fail closed)', async () => {
+    const down = await startApi(configFor(realm, { FORWARDABLE_LDAP_URL: `ldap://127.0.0.1:${testPortBase + 98}/` }));
+    const admin = kinit(realm, 'dbadmin');
+    try {
+      const r = await curl(realm, `${down.url}/api/auth/me`, { cc: admin });
+      expect(r.status).toBe(200);
+      expect(r.body).toMatchObject({ user: 'dbadmin', isAdmin: false, groups: [] });
+      expect(down.logs.lines.join('\n')).toMatch(/LDAP group lookup for dbadmin@FORWARDABLE.TEST failed/);
+    } finally {
+      admin.destroy();
+      await down.close();
     }
   });
 });
@@ -274,5 +294,42 @@ describe('configuration is checked at boot', () => {
     });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/FORWARDABLE_KEYTAB is not set/);
+  });
+
+  it('doctor reports keytab, KDC and PostgreSQL as fine on a good set-up', async () => {
+    const realm = ensureRealm('db2');
+    useRealm(realm);
+    const checks = await runDoctor(configFor(realm));
+    expect(checks.map((c) => [c.name, c.ok])).toEqual([['keytab', true], ['kdc', true], ['postgresql', true]]);
+    expect(checks[2].detail).toMatch(/accepts Kerberos/);
+  });
+
+  it('doctor names the broken part: a keytab without our key, a database that does not answer', async () => {
+    const realm = ensureRealm('db2');
+    useRealm(realm);
+    const wrongKeytab = await runDoctor(configFor(realm, { FORWARDABLE_KEYTAB: realm.postgresKeytab }));
+    expect(wrongKeytab.map((c) => [c.name, c.ok])).toEqual([['keytab', false], ['kdc', false], ['postgresql', false]]);
+    expect(wrongKeytab[0].detail).toMatch(/HTTP\/localhost/);
+    const noDb = await runDoctor(configFor(realm, { FORWARDABLE_PG_PORT: String(testPortBase + 99) }));
+    expect(noDb.find((c) => c.name === 'postgresql')?.ok).toBe(false);
+  });
+
+  it('doctor runs as a command and exits 0 on a good set-up', async () => {
+    const realm = ensureRealm('db2');
+    const r = await runWithRealmAsync(realm, process.execPath, ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', join(repoRoot, 'apps/api/src/doctor.ts')], {
+      env: {
+        TS_NODE_PROJECT: join(repoRoot, 'apps/api/tsconfig.app.json'),
+        FORWARDABLE_KEYTAB: realm.httpKeytab,
+        FORWARDABLE_SERVICE_PRINCIPAL: realm.servicePrincipal,
+        FORWARDABLE_KRB5_CONFIG: realm.krb5Config,
+        FORWARDABLE_PG_HOST: 'localhost',
+        FORWARDABLE_PG_HOSTADDR: '127.0.0.1',
+        FORWARDABLE_PG_PORT: String(realm.pg.port),
+        FORWARDABLE_PG_DATABASE: 'forwardable',
+      },
+    });
+    expect(r.stdout).toMatch(/^ok {3}configuration/m);
+    expect(r.stdout).toMatch(/^ok {3}postgresql:/m);
+    expect(r.status).toBe(0);
   });
 });

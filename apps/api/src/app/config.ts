@@ -1,4 +1,4 @@
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import type { DelegationMode } from '@forwardable/shared/contracts';
 
@@ -23,6 +23,9 @@ export interface ApiConfig {
   pg: { host: string; hostaddr?: string; port: number; database: string; maxUsers: number; connectionsPerUser: number; maxConnections: number };
   /** Built SPA to serve on the same origin; undefined: API only. */
   webDir?: string;
+  /** Group lookup (admins = members of the admin group); undefined: FORWARDABLE_ADMINS only. */
+  ldap?: { url: string; baseDn: string; bindDn: string; bindPassword: string; groupsBaseDn?: string };
+  adminGroup: string;
 }
 
 /** Configuration is wrong: the message lists every problem and how to fix it. */
@@ -129,7 +132,29 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
       maxConnections: int('FORWARDABLE_PG_MAX_CONNECTIONS', 200, 1, 100_000),
     },
     webDir: str('FORWARDABLE_WEB_DIR'),
+    adminGroup: str('FORWARDABLE_ADMIN_GROUP', 'forwardable-admins') as string,
   };
+  const ldapUrl = str('FORWARDABLE_LDAP_URL');
+  if (ldapUrl) {
+    const passwordFile = str('FORWARDABLE_LDAP_BIND_PASSWORD_FILE');
+    let bindPassword = str('FORWARDABLE_LDAP_BIND_PASSWORD');
+    if (passwordFile) {
+      file('FORWARDABLE_LDAP_BIND_PASSWORD_FILE', passwordFile, 'a file holding the LDAP bind password');
+      try {
+        bindPassword = readFileSync(passwordFile, 'utf8').trim();
+      } catch {
+        /* reported by file() */
+      }
+    }
+    if (!/^ldaps?:\/\//.test(ldapUrl)) problems.push(`FORWARDABLE_LDAP_URL=${ldapUrl} must start with ldap:// or ldaps://`);
+    config.ldap = {
+      url: ldapUrl,
+      baseDn: required('FORWARDABLE_LDAP_BASE', 'the directory base DN, e.g. dc=example,dc=com'),
+      bindDn: required('FORWARDABLE_LDAP_BIND_DN', 'the DN the API binds as to read groups'),
+      bindPassword: bindPassword ?? (problems.push('FORWARDABLE_LDAP_BIND_PASSWORD (or _FILE) is not set: the password of FORWARDABLE_LDAP_BIND_DN'), ''),
+      groupsBaseDn: str('FORWARDABLE_LDAP_GROUPS_BASE'),
+    };
+  }
   if (problems.length) throw new ConfigError(problems);
   return config;
 }

@@ -31,7 +31,16 @@ export function configFor(realm: RealmEnv, extra: Record<string, string> = {}): 
     FORWARDABLE_PG_HOSTADDR: '127.0.0.1',
     FORWARDABLE_PG_PORT: String(realm.pg.port),
     FORWARDABLE_PG_DATABASE: realm.pg.database,
-    FORWARDABLE_ADMINS: 'dbadmin',
+    // db2 realms have no directory: admins come from the list. ldap realms: from LDAP groups.
+    ...(realm.kdb === 'ldap'
+      ? {
+          FORWARDABLE_LDAP_URL: realm.vars.FORWARDABLE_LDAP_URL,
+          FORWARDABLE_LDAP_BASE: realm.vars.FORWARDABLE_LDAP_BASE,
+          FORWARDABLE_LDAP_GROUPS_BASE: realm.vars.FORWARDABLE_LDAP_GROUPS_BASE,
+          FORWARDABLE_LDAP_BIND_DN: realm.vars.FORWARDABLE_LDAP_BIND_DN,
+          FORWARDABLE_LDAP_BIND_PASSWORD: realm.vars.FORWARDABLE_LDAP_BIND_PASSWORD,
+        }
+      : { FORWARDABLE_ADMINS: 'dbadmin' }),
     ...extra,
   });
 }

@@ -44,8 +44,20 @@ export interface AuthOptions {
   admins?: string[];
   /** Name of the admin group (from LDAP). Default `forwardable-admins`. */
   adminGroup?: string;
-  /** Group lookup in LDAP; without it, groups come from {@link AuthOptions.admins} only. */
-  ldap?: { url: string; baseDn: string; bindDn: string; bindPassword: string; groupsBaseDn?: string };
+  /**
+   * Group lookup in LDAP (a configured simple bind; use ldaps:// or a loopback URL); without it,
+   * groups come from {@link AuthOptions.admins} only.
+   */
+  ldap?: {
+    url: string;
+    baseDn: string;
+    bindDn: string;
+    bindPassword: string;
+    /** Where groups (groupOfNames) live. Default: baseDn. */
+    groupsBaseDn?: string;
+    /** DN of a principal's entry, with {principal}, {realm}, {base}. Default: MIT's LDAP KDB layout. */
+    memberDn?: string;
+  };
   passwordLogin?: PasswordLoginOptions;
   /** Session store; default in memory (one replica). */
   sessionStore?: SessionStore;

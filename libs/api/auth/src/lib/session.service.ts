@@ -64,7 +64,7 @@ export class SessionService implements OnApplicationShutdown {
     const now = Date.now();
     const credEnd = credential.expiresAt?.getTime() ?? Infinity;
     const expiresAt = Math.min(now + this.maxAgeMs, credEnd);
-    const groups = await this.groups.groupsOf(user);
+    const groups = await this.groups.groupsOf(credential.principal, user);
     const data: SessionData = {
       principal: credential.principal,
       user,

@@ -1,0 +1,70 @@
+import { Client } from 'pg';
+import { acquireServiceCredential, configureKerberos, Credential } from '@forwardable/gssapi';
+import { gssapiStream, PgAuthError } from '@forwardable/pg-gssapi';
+import type { ApiConfig } from './config';
+
+/** One check's verdict. */
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+/**
+ * `doctor`: check a deployment's Kerberos and PostgreSQL set-up the way the API will use it, and
+ * say what to fix. Keytab and SPN, KDC reachability (which also proves the clock is within the
+ * realm's skew), and that PostgreSQL speaks GSSAPI with a working server keytab.
+ */
+export async function runDoctor(config: ApiConfig): Promise<Check[]> {
+  const checks: Check[] = [];
+  const add = (name: string, ok: boolean, detail: string) => checks.push({ name, ok, detail });
+  if (config.krb5Config || config.replayCacheDir) configureKerberos({ krb5Config: config.krb5Config, replayCacheDir: config.replayCacheDir });
+
+  let acceptor: Credential | null = null;
+  try {
+    acceptor = await acquireServiceCredential({ keytab: config.keytab, principal: config.servicePrincipal, usage: 'accept' });
+    add('keytab', true, `${config.keytab} holds a key for ${config.servicePrincipal}`);
+  } catch (e) {
+    add('keytab', false, (e as Error).message);
+  } finally {
+    acceptor?.dispose();
+  }
+
+  // A TGT for the service from its keytab: the KDC answers, the key is current, clocks agree.
+  let service: Credential | null = null;
+  try {
+    service = await acquireServiceCredential({ keytab: config.keytab, principal: config.servicePrincipal, usage: 'both' });
+    add('kdc', true, `the KDC issued ${config.servicePrincipal} a ticket (so it is reachable and the clocks agree)`);
+  } catch (e) {
+    add('kdc', false, `${(e as Error).message}${/skew/i.test((e as Error).message) ? '' : ' (a clock skew would also show here)'}`);
+  }
+
+  if (service) {
+    // The service is no database user: PostgreSQL accepting the GSS exchange and then refusing
+    // the role proves pg_hba uses gss and the server's keytab works.
+    const client = new Client({
+      host: config.pg.host,
+      port: config.pg.port,
+      database: config.pg.database,
+      user: 'forwardable_doctor',
+      stream: gssapiStream({ credential: service, hostaddr: config.pg.hostaddr }) as never,
+      connectionTimeoutMillis: 10_000,
+    });
+    try {
+      await client.connect();
+      add('postgresql', true, 'connected');
+    } catch (e) {
+      if (e instanceof PgAuthError && (e.code === 'PG_GSSAPI_REJECTED' || e.code === 'PG_ROLE_MISSING')) {
+        add('postgresql', true, `${config.pg.host}:${config.pg.port} accepts Kerberos (GSSAPI) and its keytab works`);
+      } else {
+        add('postgresql', false, (e as Error).message);
+      }
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+    service.dispose();
+  } else {
+    add('postgresql', false, 'not checked: no service ticket (fix the kdc check first)');
+  }
+  return checks;
+}
