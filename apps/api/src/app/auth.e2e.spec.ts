@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import { CredentialVault } from '@forwardable/api/auth';
-import { ensureRealm, kinit, RealmEnv, realmProcessEnv, repoRoot, runWithRealmAsync, testPortBase, TicketCache } from '@forwardable/testing/realm';
+import { ensureRealm, ensureRogueRealm, kinit, RealmEnv, realmProcessEnv, repoRoot, runWithRealmAsync, testPortBase, TicketCache } from '@forwardable/testing/realm';
 import { useRealm } from '@forwardable/testing/delegation';
 import { CSRF_HEADER, CSRF_VALUE } from '@forwardable/shared/contracts';
 import { Api, configFor, curl, fetchJson, sessionCookie, startApi, tokenFor } from '../testing/api-harness';
@@ -245,7 +245,7 @@ describe('password fallback against a rogue KDC', () => {
   it('refuses a login whose KDC cannot issue a ticket for our keytab', async () => {
     const real = ensureRealm('db2');
     // Same realm name, same user names, other keys: a KDC that answers for the realm but is not it.
-    const rogue = ensureRealm('db2', { dir: join(repoRoot, 'tmp/realms/test-rogue'), portBase: testPortBase + 200 });
+    const rogue = ensureRogueRealm();
     useRealm(rogue);
     const api = await startApi({ ...configFor(real), krb5Config: rogue.krb5Config, delegation: 'unconstrained' });
     try {

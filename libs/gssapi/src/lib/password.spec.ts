@@ -1,6 +1,5 @@
 import { BadPasswordError, ClientNotFoundError, GssError, InitiatorContext, KdcUnverifiedError, KeytabMissingError, passwordLogin } from '../index';
-import { ensureRealm, pgGssLogin, RealmEnv, testPortBase, useRealm } from '../testing/realm';
-import { join } from 'node:path';
+import { ensureRogueRealm, pgGssLogin, RealmEnv, useRealm } from '../testing/realm';
 
 describe('password login with KDC verification', () => {
   let realm: RealmEnv;
@@ -9,7 +8,7 @@ describe('password login with KDC verification', () => {
   beforeAll(() => {
     realm = useRealm('db2');
     // A rogue-KDC stand-in: the same realm name and principal names, different keys.
-    rogue = ensureRealm('db2', { dir: join(realm.dir, '..', 'test-rogue'), portBase: testPortBase + 200 });
+    rogue = ensureRogueRealm();
   });
 
   const login = (password: string | Buffer, extra: Partial<Parameters<typeof passwordLogin>[0]> = {}) =>

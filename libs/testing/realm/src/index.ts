@@ -123,6 +123,15 @@ export function ensureRealm(kdb: RealmKdb, opts: { dir?: string; portBase?: numb
   return readRealm(dir);
 }
 
+/**
+ * The rogue-KDC stand-in: a second db2 realm with the same realm and principal names as the test
+ * realms but other keys. Shared by every suite that needs one, in tmp/realms like the others (so
+ * `npm test` stops it at the end).
+ */
+export function ensureRogueRealm(): RealmEnv {
+  return ensureRealm('db2', { dir: join(repoRoot, 'tmp/realms/test-rogue'), portBase: testPortBase + 200 });
+}
+
 /** Stop and remove a realm started by {@link ensureRealm}. */
 export function stopRealm(dir: string): void {
   const r = run('bash', [realmTool, 'down', '--quiet', '--dir', dir]);
