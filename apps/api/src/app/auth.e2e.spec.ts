@@ -2,7 +2,8 @@
  * Negotiate sign-on end to end over real HTTP: the real API wiring (createApp) against the real
  * realm, with curl and the `kerberos` npm package as independent clients. Nothing is mocked.
  */
-import { join } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { CredentialVault } from '@forwardable/api/auth';
 import { ensureRealm, ensureRogueRealm, kinit, RealmEnv, realmProcessEnv, repoRoot, runWithRealmAsync, testPortBase, TicketCache } from '@forwardable/testing/realm';
 import { useRealm } from '@forwardable/testing/delegation';
@@ -237,6 +238,37 @@ describe('Negotiate sign-on, constrained delegation (ldap realm, S4U2proxy)', ()
     } finally {
       admin.destroy();
       await down.close();
+    }
+  });
+});
+
+describe('FILE credential caches, for operators who want libpq tools on the same ticket', () => {
+  it('keeps the credential in a 0600 file in a 0700 directory that psql can use, and removes it at logout', async () => {
+    const realm = ensureRealm('db2');
+    useRealm(realm);
+    const dir = join(realm.dir, 'run', `vault-${process.pid}`);
+    const api = await startApi(configFor(realm, { FORWARDABLE_CREDENTIAL_STORE: 'file', FORWARDABLE_CREDENTIAL_DIR: dir }));
+    const alice = kinit(realm, 'alice');
+    try {
+      const r = await curl(realm, `${api.url}/api/auth/me`, { cc: alice, delegate: true });
+      expect(r.status).toBe(200);
+      const { value } = sessionCookie(r);
+      const cache = api.app.get(CredentialVault).fileCache(value);
+      expect(cache).toMatch(/^FILE:/);
+      const path = String(cache).slice('FILE:'.length);
+      expect(statSync(path).mode & 0o777).toBe(0o600);
+      expect(statSync(dirname(path)).mode & 0o777).toBe(0o700);
+      // libpq (psql) connects as alice with the delegated TGT in that cache.
+      const psql = await runWithRealmAsync(realm, 'psql', ['-X', '-A', '-t', '-h', 'localhost', '-p', String(realm.pg.port), '-U', 'alice', '-d', 'forwardable', '-c', 'SELECT session_user'], {
+        env: { KRB5CCNAME: String(cache), PGHOSTADDR: '127.0.0.1' },
+      });
+      expect(psql.stdout.trim()).toBe('alice');
+      const out = await curl(realm, `${api.url}/api/auth/logout`, { cookie: value, method: 'POST', headers: { [CSRF_HEADER]: CSRF_VALUE } });
+      expect(out.status).toBe(204);
+      expect(existsSync(path)).toBe(false);
+    } finally {
+      alice.destroy();
+      await api.close();
     }
   });
 });
