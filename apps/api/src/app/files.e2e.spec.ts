@@ -63,6 +63,10 @@ describe('files API (db2 realm, RLS decides)', () => {
     const perms = await call(u(`/files/${file.id}/permissions`), 'GET', { cookie: alice });
     expect((perms.body as unknown as { grantee: string }[]).map((p) => p.grantee)).toEqual(['bob']);
 
+    // The file sits in alice's private folder: bob finds it at his top level.
+    const bobTop = (await call(u('/files'), 'GET', { cookie: bob })).body as unknown as ListingResponse;
+    expect(bobTop.files.map((f) => f.id)).toContain(file.id);
+    expect(bobTop.directories.map((d) => d.id)).not.toContain(dir.body.id);
     const asBob = await call(u(`/files/${file.id}`), 'GET', { cookie: bob });
     expect(asBob.status).toBe(200);
     expect(asBob.body).toMatchObject({ content: 'secret plan', owner: 'alice', canEdit: false });

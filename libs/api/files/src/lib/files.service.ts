@@ -67,7 +67,10 @@ export class FilesService {
       if (!d) throw notFound('the folder');
       directory = dir(d);
     }
-    const where = directoryId ? 'directory_id = $1' : 'directory_id IS NULL';
+    // At the top level also list files shared with the user from folders they cannot see:
+    // otherwise a shared file inside a private folder would only be reachable through search.
+    // The sub-select runs under RLS too, so "cannot see" is the database's verdict.
+    const where = directoryId ? 'directory_id = $1' : '(directory_id IS NULL OR directory_id NOT IN (SELECT id FROM directories))';
     const dwhere = directoryId ? 'parent_id = $1' : 'parent_id IS NULL';
     const p = directoryId ? [directoryId] : [];
     const [dirs, files, [count]] = await Promise.all([
