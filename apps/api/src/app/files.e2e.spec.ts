@@ -142,6 +142,16 @@ describe('files API (db2 realm, RLS decides)', () => {
     expect((await call(u('/files'), 'POST', { cookie: alice, body: { name: 'intruder.txt', directoryId: bobDir.body.id } })).status).toBe(404);
   });
 
+  it('answers malformed and oversized bodies with a JSON 4xx', async () => {
+    const headers = { 'content-type': 'application/json', 'x-requested-with': 'forwardable', cookie: `fw_session=${alice}` };
+    const broken = await fetch(u('/files'), { method: 'POST', headers, body: '{"name": ' });
+    expect(broken.status).toBe(400);
+    expect((await broken.json()).code).toBe('INVALID_INPUT');
+    const huge = await fetch(u('/files'), { method: 'POST', headers, body: JSON.stringify({ name: 'big.txt', content: 'x'.repeat(3 * 1024 * 1024) }) });
+    expect(huge.status).toBe(413);
+    expect((await huge.json()).code).toBe('INVALID_INPUT');
+  });
+
   it('tells a user without a database role so, with 403 instead of a crash', async () => {
     runWithRealm(realm, 'bash', [`${repoRoot}/tools/realm/realm.sh`, 'add-users', '--dir', realm.dir, '--password', 'gina-pw', '--no-role', 'gina']);
     const gina = await passwordSession(api, 'gina', 'gina-pw');
