@@ -106,7 +106,8 @@ krb_env() {
 # ---------------------------------------------------------------- packages
 missing_packages() {
   local p missing=()
-  for p in "${DEBIAN_PACKAGES[@]}"; do
+  # Callers may ask for more in one go (setup.sh: Chromium, Redis for the tests).
+  for p in "${DEBIAN_PACKAGES[@]}" ${FORWARDABLE_EXTRA_PACKAGES:-}; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   echo "${missing[@]:-}"

@@ -8,18 +8,11 @@ cd "$REPO"
 
 log() { echo "setup: $*" >&2; }
 
-# Debian packages: the realm tool knows its own list; the end-to-end tests add Chromium
-# (Debian's build, driven by playwright-core; never a downloaded browser).
-bash tools/realm/realm.sh packages
-if [[ ! -x /usr/bin/chromium ]]; then
-  if [[ $EUID -eq 0 ]]; then
-    log "installing Debian's chromium"
-    apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >&2
-  else
-    echo "setup: Chromium is missing; run as root: apt-get update && apt-get install -y chromium" >&2
-    exit 1
-  fi
-fi
+# Debian packages: the realm tool knows its own list and installs them with apt-get (keeping the
+# packages' own system daemons from starting). The tests add Debian's Chromium (driven by
+# playwright-core; never a downloaded browser) and redis-server (started by the tests on their
+# own port; the machine's Redis is never used).
+FORWARDABLE_EXTRA_PACKAGES="chromium redis-server" bash tools/realm/realm.sh packages
 
 # npm dependencies: `npm ci` when node_modules is missing or was installed from another lockfile.
 stamp=node_modules/.forwardable-lockfile.sha256

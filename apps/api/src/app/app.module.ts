@@ -1,6 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { ServeStaticModule } from '@nestjs/serve-static';
-import { ForwardableAuthModule } from '@forwardable/api/auth';
+import { ForwardableAuthModule, RedisSessionStore } from '@forwardable/api/auth';
 import { schemaEntities, UserDataSourcesModule } from '@forwardable/api/db';
 import { FilesModule } from '@forwardable/api/files';
 import { RlsAdminModule } from '@forwardable/api/rls-admin';
@@ -37,6 +37,7 @@ export class AppModule {
           admins: config.admins,
           adminGroup: config.adminGroup,
           ldap: config.ldap,
+          sessionStore: config.redisUrl ? new RedisSessionStore(config.redisUrl) : undefined,
           passwordLogin: { enabled: config.passwordLogin, verifyKdc: config.verifyKdc },
         }),
         FilesModule,

@@ -26,6 +26,8 @@ export interface ApiConfig {
   /** Group lookup (admins = members of the admin group); undefined: FORWARDABLE_ADMINS only. */
   ldap?: { url: string; baseDn: string; bindDn: string; bindPassword: string; groupsBaseDn?: string };
   adminGroup: string;
+  /** Shared session store for several replicas (`redis://host:port`); undefined: in memory. */
+  redisUrl?: string;
 }
 
 /** Configuration is wrong: the message lists every problem and how to fix it. */
@@ -133,7 +135,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     },
     webDir: str('FORWARDABLE_WEB_DIR'),
     adminGroup: str('FORWARDABLE_ADMIN_GROUP', 'forwardable-admins') as string,
+    redisUrl: str('FORWARDABLE_REDIS_URL'),
   };
+  if (config.redisUrl && !/^rediss?:\/\//.test(config.redisUrl)) problems.push(`FORWARDABLE_REDIS_URL=${config.redisUrl} must start with redis:// or rediss://`);
   const ldapUrl = str('FORWARDABLE_LDAP_URL');
   if (ldapUrl) {
     const passwordFile = str('FORWARDABLE_LDAP_BIND_PASSWORD_FILE');

@@ -3,7 +3,9 @@
  * realm, and HTTP clients (curl with real Negotiate, fetch) whose answers are parsed.
  */
 import { INestApplication, LoggerService } from '@nestjs/common';
+import { spawn } from 'node:child_process';
 import { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { Credential, InitiatorContext } from '@forwardable/gssapi';
 import { RealmEnv, runWithRealmAsync, TicketCache } from '@forwardable/testing/realm';
 import { CSRF_HEADER, CSRF_VALUE, SESSION_COOKIE } from '@forwardable/shared/contracts';
@@ -20,8 +22,9 @@ export class CapturingLogger implements LoggerService {
   verbose(...m: unknown[]) { this.lines.push(m.map(String).join(' ')); }
 }
 
-export function configFor(realm: RealmEnv, extra: Record<string, string> = {}): ApiConfig {
-  return loadConfig({
+/** The API's environment (FORWARDABLE_*) for a test realm. */
+export function envFor(realm: RealmEnv, extra: Record<string, string> = {}): Record<string, string> {
+  return {
     FORWARDABLE_KEYTAB: realm.httpKeytab,
     FORWARDABLE_SERVICE_PRINCIPAL: realm.servicePrincipal,
     FORWARDABLE_KRB5_CONFIG: realm.krb5Config,
@@ -42,7 +45,45 @@ export function configFor(realm: RealmEnv, extra: Record<string, string> = {}): 
         }
       : { FORWARDABLE_ADMINS: 'dbadmin' }),
     ...extra,
+  };
+}
+
+export function configFor(realm: RealmEnv, extra: Record<string, string> = {}): ApiConfig {
+  return loadConfig(envFor(realm, extra));
+}
+
+/**
+ * The API as a separate process (apps/api/src/main.ts under ts-node): for tests that need two
+ * replicas, since Passport's strategy registry is process-wide.
+ */
+export async function startApiProcess(realm: RealmEnv, port: number, extra: Record<string, string> = {}): Promise<{ url: string; stop(): Promise<void> }> {
+  const root = join(__dirname, '../../../..');
+  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', join(root, 'apps/api/src/main.ts')], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '', TS_NODE_PROJECT: join(root, 'apps/api/tsconfig.app.json'), ...envFor(realm, { FORWARDABLE_PORT: String(port), ...extra }) },
+    stdio: ['ignore', 'ignore', 'pipe'],
   });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const url = `http://localhost:${port}`;
+  for (let i = 0; i < 150; i++) {
+    if (child.exitCode !== null) throw new Error(`the API process exited: ${stderr}`);
+    const ok = await fetch(`${url}/api/health`).then((r) => r.ok, () => false);
+    if (ok) {
+      return {
+        url,
+        stop: () =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null) return resolve();
+            child.once('exit', () => resolve());
+            child.kill('SIGTERM');
+          }),
+      };
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`the API process did not answer in 30 s: ${stderr}`);
 }
 
 export interface Api {

@@ -4,6 +4,7 @@ export { type AuthOptions, type PasswordLoginOptions, AUTH_OPTIONS } from './lib
 export { Public, CurrentUser } from './lib/decorators';
 export { type AuthUser, SessionService } from './lib/session.service';
 export { MemorySessionStore, type SessionStore, type SessionData } from './lib/session-store';
+export { RedisSessionStore } from './lib/redis-session-store';
 export { CredentialVault } from './lib/credential-vault';
 export { NegotiateService } from './lib/negotiate.service';
 export { UserDb } from './lib/user-db.service';

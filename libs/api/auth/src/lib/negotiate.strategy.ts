@@ -79,7 +79,13 @@ export class NegotiateStrategy extends PassportStrategy(NegotiatePassportStrateg
       });
     }
     context.dispose();
-    const user = await this.sessions.create(outcome.credential, outcome.delegation);
+    // The session may be live in the shared store but held by another replica: re-establish it
+    // here under the same id (same principal only), so a logout anywhere ends it everywhere.
+    const live = cookie ? await this.sessions.peek(cookie) : null;
+    const user =
+      live && cookie && live.principal === outcome.credential.principal
+        ? await this.sessions.attach(cookie, live, outcome.credential)
+        : await this.sessions.create(outcome.credential, outcome.delegation);
     if (outcome.replyToken?.length) res.setHeader('WWW-Authenticate', `Negotiate ${outcome.replyToken.toString('base64')}`);
     setSessionCookie(req, res, user, this.options);
     return user;

@@ -86,6 +86,27 @@ export class SessionService implements OnApplicationShutdown {
     return { ...data, sessionId: id };
   }
 
+  /** A live session's data, whether or not this replica holds its credential. */
+  async peek(id: string): Promise<SessionData | null> {
+    const data = await this.store.get(id);
+    return data && data.expiresAt > Date.now() ? data : null;
+  }
+
+  /**
+   * Give this replica a credential for an existing session, after the browser negotiated again
+   * here (another replica accepted the session first). Only for the same principal: anything else
+   * is a new sign-in and gets a new session id.
+   */
+  async attach(id: string, data: SessionData, credential: Credential): Promise<AuthUser> {
+    if (credential.principal !== data.principal) {
+      credential.dispose();
+      throw new Error('attach: the credential is not the session\'s principal');
+    }
+    const expiresAt = Math.min(data.expiresAt, credential.expiresAt?.getTime() ?? Infinity);
+    await this.vault.put(id, credential, expiresAt);
+    return { ...data, expiresAt, sessionId: id };
+  }
+
   /** The session of `id` if it is live and this replica holds its credential; null otherwise. */
   async resolve(id: string): Promise<AuthUser | null> {
     const data = await this.store.get(id);

@@ -1,0 +1,155 @@
+/**
+ * Two API replicas behind no load balancer at all (requests alternate between them by hand),
+ * sharing a Redis started by this test on its own port: the user stays signed in, sees only their
+ * rows, a logout on one replica ends the session on the other, and a Redis outage gives a clear
+ * 503 and recovers. Credentials never leave the replica that accepted them.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Credential } from '@forwardable/gssapi';
+import { CredentialVault } from '@forwardable/api/auth';
+import { runMigrations } from '@forwardable/api/db';
+import { ensureRealm, kinit, RealmEnv, runWithRealmAsync, testPortBase, TicketCache } from '@forwardable/testing/realm';
+import { useRealm } from '@forwardable/testing/delegation';
+import { CSRF_HEADER, CSRF_VALUE, SESSION_COOKIE } from '@forwardable/shared/contracts';
+import { Api, call, configFor, parseHttp, passwordSession, startApi, startApiProcess } from '../testing/api-harness';
+
+const REDIS_PORT = testPortBase + 96;
+
+function startRedis(dir: string): Promise<ChildProcess> {
+  const proc = spawn('redis-server', ['--port', String(REDIS_PORT), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
+    stdio: 'ignore',
+  });
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now();
+    const probe = () =>
+      fetch(`http://127.0.0.1:${REDIS_PORT}/`).then(
+        () => resolve(proc),
+        (e: Error & { cause?: { code?: string } }) => {
+          // Redis answers HTTP with a closed connection: anything but "refused" means it listens.
+          if (e.cause?.code !== 'ECONNREFUSED') return resolve(proc);
+          if (Date.now() - t0 > 10_000) return reject(new Error('redis-server did not start'));
+          setTimeout(probe, 100);
+        },
+      );
+    proc.once('error', reject);
+    probe();
+  });
+}
+
+function stopRedis(proc: ChildProcess | undefined): Promise<void> {
+  if (!proc || proc.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    proc.once('exit', () => resolve());
+    proc.kill('SIGTERM');
+  });
+}
+
+/** curl with a cookie jar, answering Negotiate challenges with the user's ticket, like a browser. */
+async function browse(realm: RealmEnv, cc: TicketCache, jar: string, url: string, method = 'GET') {
+  const args = ['-s', '-i', '--negotiate', '-u', ':', '--delegation', 'always', '-c', jar, '-b', jar, '-X', method, '-H', `${CSRF_HEADER}: ${CSRF_VALUE}`, url];
+  return parseHttp((await runWithRealmAsync(realm, 'curl', args, { ccache: cc })).stdout);
+}
+
+function jarCookie(jar: string): string {
+  const line = readFileSync(jar, 'utf8').split('\n').find((l) => l.includes(`\t${SESSION_COOKIE}\t`));
+  return line ? (line.split('\t').pop() ?? '').trim() : '';
+}
+
+describe('two API replicas sharing Redis sessions (db2 realm)', () => {
+  let realm: RealmEnv;
+  let redis: ChildProcess | undefined;
+  let a: Api;
+  /** The second replica is a process of its own, as in production. */
+  let b: { url: string; stop(): Promise<void> };
+  let alice: TicketCache;
+  const dir = mkdtempSync(join(tmpdir(), 'fw-replicas-'));
+
+  beforeAll(async () => {
+    realm = ensureRealm('db2');
+    useRealm(realm);
+    const tgt = kinit(realm, 'dbadmin');
+    const cred = await Credential.fromCache(tgt.name, 'password');
+    await runMigrations({ host: 'localhost', hostaddr: '127.0.0.1', port: realm.pg.port, database: realm.pg.database, credential: cred }).finally(() => {
+      cred.dispose();
+      tgt.destroy();
+    });
+    redis = await startRedis(dir);
+    const shared = { FORWARDABLE_REDIS_URL: `redis://127.0.0.1:${REDIS_PORT}` };
+    a = await startApi(configFor(realm, shared));
+    b = await startApiProcess(realm, testPortBase + 95, shared);
+    alice = kinit(realm, 'alice');
+  });
+  afterAll(async () => {
+    await a?.close();
+    await b?.stop();
+    await stopRedis(redis);
+    alice?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('keeps alice signed in across replicas under one session id, seeing only her rows', async () => {
+    const carol = await passwordSession(a, 'carol', realm.passwords.carol);
+    const secret = await call(`${a.url}/api/files`, 'POST', { cookie: carol, body: { name: `carol-${Date.now()}.txt`, content: 'carol only' } });
+    expect(secret.status).toBe(201);
+
+    const jar = join(dir, 'alice.jar');
+    const first = await browse(realm, alice, jar, `${a.url}/api/auth/me`);
+    expect(first.status).toBe(200);
+    const id = jarCookie(jar);
+    expect(id).not.toBe('');
+    // Replica b has the session (Redis) but not the credential: the browser negotiates once more
+    // there, and the session keeps its id.
+    const second = await browse(realm, alice, jar, `${b.url}/api/auth/me`);
+    expect(second.status).toBe(200);
+    expect(second.body.user).toBe('alice');
+    expect(jarCookie(jar)).toBe(id);
+    for (let i = 0; i < 6; i++) {
+      const api = i % 2 ? a : b;
+      const tree = await call(`${api.url}/api/files/tree`, 'GET', { cookie: id });
+      expect(tree.status).toBe(200);
+      const owners = new Set((tree.body.files as { owner: string; id: string }[]).map((f) => f.owner));
+      expect(owners.has('carol')).toBe(false);
+      expect((tree.body.files as { id: string }[]).some((f) => f.id === secret.body.id)).toBe(false);
+    }
+    // Replica a holds its own credential for the session; b negotiated for its own: no credential
+    // was shipped between them (b is another process, and Redis holds no secret).
+    expect(a.app.get(CredentialVault).get(id)).not.toBeNull();
+    const stored = (await runWithRealmAsync(realm, 'redis-cli', ['-p', String(REDIS_PORT), 'get', `forwardable:session:${id}`])).stdout;
+    expect(JSON.parse(stored)).toMatchObject({ principal: `alice@${realm.realm}`, user: 'alice' });
+    expect(stored).not.toMatch(/ccache|MEMORY:|FILE:|"credential"/);
+  });
+
+  it('a logout on one replica ends the session on the other', async () => {
+    const jar = join(dir, 'alice-logout.jar');
+    await browse(realm, alice, jar, `${a.url}/api/auth/me`);
+    await browse(realm, alice, jar, `${b.url}/api/auth/me`);
+    const id = jarCookie(jar);
+    const out = await call(`${b.url}/api/auth/logout`, 'POST', { cookie: id });
+    expect(out.status).toBe(204);
+    const onA = await call(`${a.url}/api/auth/me`, 'GET', { cookie: id });
+    expect(onA.status).toBe(401);
+    expect(onA.headers.get('www-authenticate')).toBe('Negotiate');
+    expect(a.app.get(CredentialVault).get(id)).toBeNull();
+  });
+
+  it('answers 503 while Redis is down, and works again when it is back', async () => {
+    const jar = join(dir, 'alice-outage.jar');
+    expect((await browse(realm, alice, jar, `${a.url}/api/auth/me`)).status).toBe(200);
+    const id = jarCookie(jar);
+    await stopRedis(redis);
+    const down = await call(`${a.url}/api/auth/me`, 'GET', { cookie: id });
+    expect(down.status).toBe(503);
+    expect(down.body).toMatchObject({ code: 'SESSION_STORE_UNAVAILABLE' });
+    redis = await startRedis(dir);
+    // The store reconnects by itself; the (empty) new Redis means signing in again, silently.
+    let status = 0;
+    for (let i = 0; i < 50 && status !== 200; i++) {
+      status = (await browse(realm, alice, jar, `${b.url}/api/auth/me`)).status;
+      if (status !== 200) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(status).toBe(200);
+  });
+});
