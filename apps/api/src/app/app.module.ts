@@ -5,6 +5,7 @@ import { schemaEntities, UserDataSourcesModule } from '@forwardable/api/db';
 import { FilesModule } from '@forwardable/api/files';
 import { RlsAdminModule } from '@forwardable/api/rls-admin';
 import { AppController } from './app.controller';
+import { MetricsController } from './metrics.controller';
 import type { ApiConfig } from './config';
 
 /** The API's root module: wiring only; features live in libs/api/*. */
@@ -46,7 +47,7 @@ export class AppModule {
           ? [ServeStaticModule.forRoot({ rootPath: config.webDir, exclude: ['/api/{*path}'] })]
           : []),
       ],
-      controllers: [AppController],
+      controllers: [AppController, MetricsController],
     };
   }
 }

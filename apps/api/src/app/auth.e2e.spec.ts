@@ -181,6 +181,34 @@ describe('Negotiate sign-on, unconstrained delegation (db2 realm)', () => {
     }
   });
 
+  it('exposes Prometheus metrics: sign-ins, failures by reason, sessions, pools; no names', async () => {
+    const scrape = async () => {
+      const res = await fetch(`${api.url}/api/metrics`);
+      expect(res.status).toBe(200);
+      const text = await res.text();
+      const value = (line: RegExp) => Number((text.match(line) ?? [])[1] ?? 0);
+      return {
+        text,
+        negotiations: value(/^forwardable_negotiations_total (\d+)$/m),
+        ntlm: value(/^forwardable_auth_failures_total\{reason="NTLM_OFFERED"\} (\d+)$/m),
+        logins: value(/^forwardable_password_logins_total (\d+)$/m),
+        sessions: value(/^forwardable_sessions (\d+)$/m),
+      };
+    };
+    const before = await scrape();
+    expect((await curl(realm, `${api.url}/api/auth/me`, { cc: alice, delegate: true })).status).toBe(200);
+    const ntlm = Buffer.concat([Buffer.from('NTLMSSP\0', 'latin1'), Buffer.alloc(32)]).toString('base64');
+    expect((await fetchJson(`${api.url}/api/auth/me`, { headers: { Authorization: `Negotiate ${ntlm}` } })).status).toBe(401);
+    const after = await scrape();
+    expect(after.negotiations - before.negotiations).toBe(1);
+    expect(after.ntlm - before.ntlm).toBe(1);
+    expect(after.sessions - before.sessions).toBe(1);
+    expect(after.logins).toBeGreaterThanOrEqual(before.logins);
+    expect(after.text).toMatch(/^forwardable_user_pools \d+$/m);
+    expect(after.text).toMatch(/^forwardable_db_connections \d+$/m);
+    expect(after.text).not.toMatch(/alice|bob|carol/);
+  });
+
   it('never writes a token, password or session id to its log', () => {
     const log = api.logs.lines.join('\n');
     expect(api.logs.lines.length).toBeGreaterThan(0);

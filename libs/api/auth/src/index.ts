@@ -11,3 +11,4 @@ export { UserDb } from './lib/user-db.service';
 export { ApiException, NegotiateChallenge } from './lib/errors';
 export { ApiExceptionFilter } from './lib/api-exception.filter';
 export { toMe } from './lib/auth.controller';
+export { AuthMetrics } from './lib/auth-metrics';

@@ -8,6 +8,8 @@ import { setSessionCookie } from './negotiate.strategy';
 import { AUTH_OPTIONS, AuthOptions } from './options';
 import { PasswordLoginService } from './password-login.service';
 import { AuthUser, SessionService } from './session.service';
+import { AuthMetrics } from './auth-metrics';
+import { ApiException } from './errors';
 
 /** `POST /api/auth/login` body. */
 export class LoginDto {
@@ -34,6 +36,7 @@ export class AuthController {
     private readonly sessions: SessionService,
     private readonly passwords: PasswordLoginService,
     @Inject(AUTH_OPTIONS) private readonly options: AuthOptions,
+    private readonly metrics: AuthMetrics,
   ) {}
 
   /** `GET /api/auth/me`: the signed-in user (negotiating first when needed). */
@@ -57,7 +60,11 @@ export class AuthController {
   @UseGuards(ThrottlerGuard)
   @Throttle({})
   async login(@Body() body: LoginDto, @Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<LoginResponse> {
-    const credential = await this.passwords.login(body.username, body.password);
+    const credential = await this.passwords.login(body.username, body.password).catch((err: unknown) => {
+      this.metrics.failure(err instanceof ApiException ? err.code : 'INTERNAL');
+      throw err;
+    });
+    this.metrics.passwordLogins++;
     // A new sign-in always gets a new session id; the old session (if any) ends (no fixation).
     const old = (req.cookies as Record<string, string> | undefined)?.[SESSION_COOKIE];
     if (old) await this.sessions.destroy(old);

@@ -14,6 +14,7 @@ import { ConfigurableModuleClass } from './options';
 import { PasswordLoginService } from './password-login.service';
 import { SessionService } from './session.service';
 import { UserDb } from './user-db.service';
+import { AuthMetrics } from './auth-metrics';
 
 /** Password attempts: per user name and per client address, each per minute. */
 export const LOGIN_LIMITS = { perUser: 5, perAddress: 20, windowMs: 60_000 };
@@ -49,9 +50,10 @@ export const LOGIN_LIMITS = { perUser: 5, perAddress: 20, windowMs: 60_000 };
     PasswordLoginService,
     NegotiateStrategy,
     UserDb,
+    AuthMetrics,
     { provide: APP_GUARD, useClass: ForwardableAuthGuard },
     { provide: APP_FILTER, useClass: ApiExceptionFilter },
   ],
-  exports: [SessionService, CredentialVault, NegotiateService, UserDb],
+  exports: [SessionService, CredentialVault, NegotiateService, UserDb, AuthMetrics],
 })
 export class ForwardableAuthModule extends ConfigurableModuleClass {}

@@ -9,6 +9,8 @@ import { HINT_NO_TICKET, NegotiateChallenge } from './errors';
 import { NegotiateService } from './negotiate.service';
 import { AUTH_OPTIONS, AuthOptions } from './options';
 import { AuthUser, SessionService } from './session.service';
+import { AuthMetrics } from './auth-metrics';
+import { ApiException } from './errors';
 
 type Verify = (req: Request, done: (err: unknown, user?: AuthUser | false) => void) => void;
 
@@ -42,11 +44,21 @@ export class NegotiateStrategy extends PassportStrategy(NegotiatePassportStrateg
     private readonly negotiate: NegotiateService,
     private readonly sessions: SessionService,
     @Inject(AUTH_OPTIONS) private readonly options: AuthOptions,
+    private readonly metrics: AuthMetrics,
   ) {
     super();
   }
 
   async validate(req: Request): Promise<AuthUser> {
+    try {
+      return await this.signIn(req);
+    } catch (err) {
+      this.metrics.failure(err instanceof ApiException ? err.code : 'INTERNAL');
+      throw err;
+    }
+  }
+
+  private async signIn(req: Request): Promise<AuthUser> {
     const cookie = (req.cookies as Record<string, string> | undefined)?.[SESSION_COOKIE];
     if (cookie) {
       const user = await this.sessions.resolve(cookie);
@@ -88,6 +100,7 @@ export class NegotiateStrategy extends PassportStrategy(NegotiatePassportStrateg
         : await this.sessions.create(outcome.credential, outcome.delegation);
     if (outcome.replyToken?.length) res.setHeader('WWW-Authenticate', `Negotiate ${outcome.replyToken.toString('base64')}`);
     setSessionCookie(req, res, user, this.options);
+    this.metrics.negotiations++;
     return user;
   }
 }

@@ -107,8 +107,13 @@ export class UserDataSources implements OnApplicationShutdown {
   }
 
   /** What is open now, for metrics and tests. */
-  stats(): { users: number; maxConnections: number; counters: UserDataSourceCounters } {
-    return { users: this.entries.size, maxConnections: this.entries.size * this.perUser, counters: { ...this.counters } };
+  stats(): { users: number; maxConnections: number; connections: number; counters: UserDataSourceCounters } {
+    let connections = 0;
+    for (const e of this.entries.values()) {
+      // TypeORM's postgres driver keeps its pg.Pool as `master`.
+      connections += (e.dataSource.driver as unknown as { master?: { totalCount?: number } }).master?.totalCount ?? 0;
+    }
+    return { users: this.entries.size, maxConnections: this.entries.size * this.perUser, connections, counters: { ...this.counters } };
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -1,0 +1,54 @@
+import { Controller, Get, Header, OnModuleInit } from '@nestjs/common';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { AuthMetrics, CredentialVault, Public } from '@forwardable/api/auth';
+import { UserDataSources } from '@forwardable/api/db';
+
+/**
+ * `GET /api/metrics`: Prometheus text format. Negotiations, failures by reason, password sign-ins,
+ * sessions with a credential on this replica, per-user pools and their connections. Counts only:
+ * no principal names, no tokens. Open like /api/health, for the scraper on the internal network.
+ */
+@Controller()
+export class MetricsController implements OnModuleInit {
+  // One registry per app instance (not prom-client's global one): tests run several apps in one process.
+  private readonly registry = new Registry();
+
+  constructor(
+    private readonly auth: AuthMetrics,
+    private readonly vault: CredentialVault,
+    private readonly pools: UserDataSources,
+  ) {}
+
+  onModuleInit(): void {
+    const auth = this.auth;
+    const vault = this.vault;
+    const pools = this.pools;
+    const r = [this.registry];
+    new Counter({
+      name: 'forwardable_negotiations_total', help: 'Successful HTTP Negotiate sign-ins', registers: r,
+      collect() { this.reset(); this.inc(auth.negotiations); },
+    });
+    new Counter({
+      name: 'forwardable_password_logins_total', help: 'Successful password sign-ins (KDC verified)', registers: r,
+      collect() { this.reset(); this.inc(auth.passwordLogins); },
+    });
+    new Counter({
+      name: 'forwardable_auth_failures_total', help: 'Refused sign-ins by reason (API error code)', labelNames: ['reason'], registers: r,
+      collect() { this.reset(); for (const [reason, n] of auth.failures) this.inc({ reason }, n); },
+    });
+    new Gauge({ name: 'forwardable_sessions', help: 'Sessions whose credential this replica holds', registers: r, collect() { this.set(vault.size); } });
+    new Gauge({ name: 'forwardable_user_pools', help: 'Open per-user database pools', registers: r, collect() { this.set(pools.stats().users); } });
+    new Gauge({ name: 'forwardable_db_connections', help: 'Database connections held by the per-user pools', registers: r, collect() { this.set(pools.stats().connections); } });
+    new Counter({
+      name: 'forwardable_pool_events_total', help: 'Per-user pool opens, reuses and closes by cause', labelNames: ['event'], registers: r,
+      collect() { this.reset(); for (const [event, n] of Object.entries(pools.stats().counters)) this.inc({ event }, n); },
+    });
+  }
+
+  @Public()
+  @Get('metrics')
+  @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
+  metrics(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
