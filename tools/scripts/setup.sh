@@ -11,8 +11,8 @@ log() { echo "setup: $*" >&2; }
 # Debian packages: the realm tool knows its own list and installs them with apt-get (keeping the
 # packages' own system daemons from starting). The tests add Debian's Chromium (driven by
 # playwright-core; never a downloaded browser) and redis-server (started by the tests on their
-# own port; the machine's Redis is never used).
-FORWARDABLE_EXTRA_PACKAGES="chromium redis-server" bash tools/realm/realm.sh packages
+# own port; the machine's Redis is never used) and docker-compose (to validate docker-compose.yml).
+FORWARDABLE_EXTRA_PACKAGES="chromium redis-server docker-compose" bash tools/realm/realm.sh packages
 
 # npm dependencies: `npm ci` when node_modules is missing or was installed from another lockfile.
 stamp=node_modules/.forwardable-lockfile.sha256
