@@ -4,7 +4,7 @@ import type { Response } from 'express';
 import { QueryFailedError } from 'typeorm';
 import type { ApiError, ApiErrorCode } from '@forwardable/shared/contracts';
 import { PgAuthError } from '@forwardable/pg-gssapi';
-import { CredentialExpiredError } from '@forwardable/api/db';
+import { CredentialExpiredError, PoolCapacityError } from '@forwardable/api/db';
 import { ApiException, NegotiateChallenge } from './errors';
 
 const STATUS_CODES: Record<number, ApiErrorCode> = {
@@ -56,6 +56,7 @@ export class ApiExceptionFilter implements ExceptionFilter {
       };
     }
     if (e instanceof CredentialExpiredError) return { statusCode: 401, code: 'SESSION_EXPIRED', message: e.message };
+    if (e instanceof PoolCapacityError) return { statusCode: 503, code: 'DATABASE_UNAVAILABLE', message: e.message, hint: 'Try again in a moment.' };
     if (e instanceof PgAuthError) {
       if (e.code === 'PG_ROLE_MISSING') {
         return { statusCode: 403, code: 'NO_DATABASE_ROLE', message: 'you have no account in the database', hint: e.message };

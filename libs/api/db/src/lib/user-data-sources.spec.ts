@@ -159,6 +159,35 @@ describe.each([
     }
   });
 
+  it('never opens past the user cap when many users arrive at once, and lets in-flight queries finish', async () => {
+    // Regression (found by the benchmark): with every slot still opening, makeRoom gave up and
+    // opened past the cap; and evicting a pool in use broke the query running on it.
+    const names = Array.from({ length: 10 }, (_, i) => `capload${kdb}${i}`);
+    const add = runWithRealm(realm, 'bash', [`${repoRoot}/tools/realm/realm.sh`, 'add-users', '--dir', realm.dir, '--password', 'cap-pw', ...names]);
+    expect(add.status).toBe(0);
+    const creds = await Promise.all(names.map((n) => delegatedCredential(realm, n, mode, 'cap-pw')));
+    const app = await startModule(realm, { maxUsers: 3 });
+    const sources = app.get(UserDataSources);
+    let peak = 0;
+    const sampler = setInterval(() => (peak = Math.max(peak, sources.stats().users)), 5);
+    try {
+      const results = await Promise.all(
+        creds.map(async (c, i) => {
+          const ds = await sources.get(`cap-${i}`, c);
+          const [row] = await ds.query('SELECT session_user AS u, pg_sleep(0.05)');
+          return row.u === names[i];
+        }),
+      );
+      expect(results).toEqual(names.map(() => true));
+      expect(peak).toBeLessThanOrEqual(3);
+      expect(sources.stats()).toMatchObject({ counters: { opens: 10, evictions: 7 } });
+    } finally {
+      clearInterval(sampler);
+      await app.close();
+      creds.forEach((c) => c.dispose());
+    }
+  });
+
   it('closes idle pools', async () => {
     const app = await startModule(realm, { idleTimeoutMs: 200, sweepIntervalMs: 50 });
     const sources = app.get(UserDataSources);

@@ -13,6 +13,15 @@ export class CredentialExpiredError extends Error {
   }
 }
 
+/** Every pool slot is taken by users whose pools are opening: the caller should retry shortly. */
+export class PoolCapacityError extends Error {
+  readonly code = 'POOL_CAPACITY';
+  constructor(maxUsers: number, maxConnections: number) {
+    super(`too many users are connecting at once (caps: ${maxUsers} users, ${maxConnections} connections): try again in a moment`);
+    this.name = 'PoolCapacityError';
+  }
+}
+
 /** Counters for metrics: how pools are opened, reused and closed. */
 export interface UserDataSourceCounters {
   opens: number;
@@ -51,6 +60,8 @@ export class UserDataSources implements OnApplicationShutdown {
   /** Map order is recency order: a used entry is moved to the end, so the first is the LRU. */
   private readonly entries = new Map<string, Entry>();
   private readonly opening = new Map<string, Promise<Entry>>();
+  /** Opens that passed {@link makeRoom} and hold a slot while they connect. */
+  private readonly admitted = new Set<string>();
   private readonly sweeper: NodeJS.Timeout;
   private closed = false;
   readonly counters: UserDataSourceCounters = { opens: 0, reuses: 0, evictions: 0, idleClosed: 0, expiredClosed: 0, released: 0, failures: 0 };
@@ -128,6 +139,15 @@ export class UserDataSources implements OnApplicationShutdown {
     const principal = credential.principal;
     const role = roleFromPrincipal(principal, o.allowedRealms);
     await this.makeRoom(key);
+    try {
+      return await this.connect(key, credential, principal, role);
+    } finally {
+      this.admitted.delete(key);
+    }
+  }
+
+  private async connect(key: string, credential: Credential, principal: string, role: string): Promise<Entry> {
+    const o = this.options;
     const dataSource = new DataSource({
       type: 'postgres',
       host: o.host,
@@ -174,16 +194,34 @@ export class UserDataSources implements OnApplicationShutdown {
 
   /** Close least recently used pools until one more fits under both caps. */
   private async makeRoom(key: string): Promise<void> {
-    // The new pool counts once, whether or not it is registered as opening yet.
+    // Open pools plus the ones admitted and connecting, plus this one; opens still waiting here
+    // do not count (else they would wait for each other forever).
     const fits = () => {
-      const users = this.entries.size + this.opening.size + (this.opening.has(key) ? 0 : 1);
+      const users = this.entries.size + this.admitted.size + 1;
       return users <= this.maxUsers && users * this.perUser <= this.maxConnections;
     };
+    const deadline = Date.now() + (this.options.connectTimeoutMs ?? 10_000);
     while (!fits()) {
-      const lru = this.entries.values().next().value as Entry | undefined;
-      if (!lru) break;
-      await this.close(lru, 'evicted');
+      // The least recently used pool not handed out in the last moment: one that was is about
+      // to run its caller's query (a query in flight is waited for by close() anyway).
+      const now = Date.now();
+      const lru = [...this.entries.values()].find((e) => now - e.lastUsed >= HANDOUT_GRACE_MS);
+      if (lru) {
+        await this.close(lru, 'evicted');
+        continue;
+      }
+      if (this.entries.size && Date.now() <= deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+        continue;
+      }
+      // Every slot belongs to a pool still opening: wait for one to finish (then it can be
+      // evicted) rather than open past the caps.
+      const others = [...this.admitted].filter((k) => k !== key).map((k) => this.opening.get(k)).filter((p) => p !== undefined);
+      if (!others.length || Date.now() > deadline) throw new PoolCapacityError(this.maxUsers, this.maxConnections);
+      await Promise.race(others).catch(() => undefined);
     }
+    // No await between the last check and this: admission is atomic.
+    this.admitted.add(key);
   }
 
   private touch(entry: Entry): void {
@@ -209,10 +247,26 @@ export class UserDataSources implements OnApplicationShutdown {
     else if (why === 'expired') this.counters.expiredClosed++;
     else if (why === 'released') this.counters.released++;
     try {
+      // Evicted or idle pools may still be serving a request: let it finish, then close. A
+      // logout, an expired credential or shutdown closes at once (no new query can start anyway:
+      // the pool is no longer handed out).
+      if (why === 'evicted' || why === 'idle') await drained(entry.dataSource);
       await entry.dataSource.destroy();
     } catch (err) {
       this.log.warn(`closing the pool of ${entry.principal} (${why}) failed: ${(err as Error).message}`);
     }
+  }
+}
+
+/** A pool handed out this recently is not evicted: its caller is about to use it. */
+const HANDOUT_GRACE_MS = 250;
+
+/** Wait (bounded) until no connection of the data source's pool is checked out. */
+async function drained(ds: DataSource, graceMs = 30_000): Promise<void> {
+  const pool = (ds.driver as unknown as { master?: { totalCount: number; idleCount: number; waitingCount: number } }).master;
+  const end = Date.now() + graceMs;
+  while (pool && pool.totalCount - pool.idleCount + pool.waitingCount > 0 && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 20));
   }
 }
 
