@@ -62,6 +62,8 @@ export class UserDataSources implements OnApplicationShutdown {
   private readonly opening = new Map<string, Promise<Entry>>();
   /** Opens that passed {@link makeRoom} and hold a slot while they connect. */
   private readonly admitted = new Set<string>();
+  /** Pools being closed: their connections still count against the caps until they are gone. */
+  private closing = 0;
   private readonly sweeper: NodeJS.Timeout;
   private closed = false;
   readonly counters: UserDataSourceCounters = { opens: 0, reuses: 0, evictions: 0, idleClosed: 0, expiredClosed: 0, released: 0, failures: 0 };
@@ -118,13 +120,13 @@ export class UserDataSources implements OnApplicationShutdown {
   }
 
   /** What is open now, for metrics and tests. */
-  stats(): { users: number; maxConnections: number; connections: number; counters: UserDataSourceCounters } {
+  stats(): { users: number; closing: number; maxConnections: number; connections: number; counters: UserDataSourceCounters } {
     let connections = 0;
     for (const e of this.entries.values()) {
       // TypeORM's postgres driver keeps its pg.Pool as `master`.
       connections += (e.dataSource.driver as unknown as { master?: { totalCount?: number } }).master?.totalCount ?? 0;
     }
-    return { users: this.entries.size, maxConnections: this.entries.size * this.perUser, connections, counters: { ...this.counters } };
+    return { users: this.entries.size, closing: this.closing, maxConnections: this.entries.size * this.perUser, connections, counters: { ...this.counters } };
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -197,7 +199,7 @@ export class UserDataSources implements OnApplicationShutdown {
     // Open pools plus the ones admitted and connecting, plus this one; opens still waiting here
     // do not count (else they would wait for each other forever).
     const fits = () => {
-      const users = this.entries.size + this.admitted.size + 1;
+      const users = this.entries.size + this.admitted.size + this.closing + 1;
       return users <= this.maxUsers && users * this.perUser <= this.maxConnections;
     };
     const deadline = Date.now() + (this.options.connectTimeoutMs ?? 10_000);
@@ -210,7 +212,7 @@ export class UserDataSources implements OnApplicationShutdown {
         await this.close(lru, 'evicted');
         continue;
       }
-      if (this.entries.size && Date.now() <= deadline) {
+      if ((this.entries.size || this.closing) && Date.now() <= deadline) {
         await new Promise((r) => setTimeout(r, 20));
         continue;
       }
@@ -246,6 +248,7 @@ export class UserDataSources implements OnApplicationShutdown {
     else if (why === 'idle') this.counters.idleClosed++;
     else if (why === 'expired') this.counters.expiredClosed++;
     else if (why === 'released') this.counters.released++;
+    this.closing++;
     try {
       // Evicted or idle pools may still be serving a request: let it finish, then close. A
       // logout, an expired credential or shutdown closes at once (no new query can start anyway:
@@ -254,6 +257,8 @@ export class UserDataSources implements OnApplicationShutdown {
       await entry.dataSource.destroy();
     } catch (err) {
       this.log.warn(`closing the pool of ${entry.principal} (${why}) failed: ${(err as Error).message}`);
+    } finally {
+      this.closing--;
     }
   }
 }

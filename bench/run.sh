@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# npm run bench: what Kerberos delegation costs, against the shared-pool alternatives, in one run.
+#
+# Starts its own throwaway realm (tmp/realms/bench, LDAP KDB = constrained delegation, ports
+# 19100-19104), the built API, a bench-only server for the baselines, drives HTTP load with
+# autocannon, prints a table and writes tmp/bench/results.json. Everything it started is stopped
+# on exit. It never fails on timing: it reports numbers and ratios.
+#
+#   BENCH_DURATION=5 (seconds per load cell)  BENCH_USERS="1 10 100 500"  BENCH_KEEP_REALM=1 (debug)
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+DIR="$REPO/tmp/realms/bench"
+PORT_BASE=19100
+NUSERS=500
+log() { echo "bench: $*" >&2; }
+
+cleanup() {
+  local rc=$?
+  [[ -f "$DIR/realm.env" ]] && bash tools/scripts/stack.sh down --dir "$DIR" >/dev/null 2>&1 || true
+  if [[ -z "${BENCH_KEEP_REALM:-}" && -f "$DIR/realm.env" ]]; then
+    bash tools/realm/realm.sh down --dir "$DIR" >/dev/null 2>&1 || true
+  fi
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if [[ -z "${BENCH_SKIP_BUILD:-}" ]]; then
+  log "setup (packages, npm ci when the lockfile changed) and build"
+  bash tools/scripts/setup.sh
+  NX_DAEMON=false NX_NO_CLOUD=true npx nx run-many -t build --outputStyle=static >"$REPO/tmp/bench-build.log" 2>&1 \
+    || { tail -n 40 "$REPO/tmp/bench-build.log" >&2; log "build failed (log: tmp/bench-build.log)"; exit 1; }
+fi
+
+log "realm up ($DIR, ldap KDB, port base $PORT_BASE)"
+bash tools/realm/realm.sh up --dir "$DIR" --kdb ldap --port-base "$PORT_BASE" >&2
+# shellcheck disable=SC1091
+source "$DIR/realm.env"
+
+# Load-test users bu001..bu500: a principal each (one shared password, this realm only) and a
+# PostgreSQL login role in forwardable_users.
+export BENCH_USER_PASSWORD="bench-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+mapfile -t USERS < <(for i in $(seq 1 $NUSERS); do printf 'bu%03d\n' "$i"; done)
+bash tools/realm/realm.sh add-users --dir "$DIR" --password "$BENCH_USER_PASSWORD" "${USERS[@]}" >&2
+
+log "schema migration + API (stack.sh)"
+bash tools/scripts/stack.sh up --dir "$DIR" >&2
+
+# Baselines only: a password role for the shared-pool back ends (b) and (c) and the SCRAM
+# comparison. It exists in this throwaway realm only; Forwardable itself never has a password.
+export BENCH_APP_PASSWORD="app-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+HBA="$FORWARDABLE_REALM_DIR/pg/data/pg_hba.conf"
+grep -q '^host all bench_app ' "$HBA" || runuser -u "$FORWARDABLE_PG_SUPERUSER" -- sed -i '/ gss include_realm/i host all bench_app 127.0.0.1/32 scram-sha-256' "$HBA"
+psql_super() { runuser -u "$FORWARDABLE_PG_SUPERUSER" -- env -u PGHOSTADDR psql -X -q -v ON_ERROR_STOP=1 -h "$FORWARDABLE_PG_SOCKET_DIR" -p "$FORWARDABLE_PG_PORT" -d forwardable "$@"; }
+log "baseline role, data set and the (c) schema copy (bench/setup.sql)"
+psql_super -v app_password="$BENCH_APP_PASSWORD" -f bench/setup.sql >&2
+
+export BENCH_USERS_LIST="${USERS[*]}"
+log "driving the benchmark (bench/src/main.ts)"
+TS_NODE_PROJECT=bench/tsconfig.json node --expose-gc -r ts-node/register/transpile-only -r tsconfig-paths/register bench/src/main.ts

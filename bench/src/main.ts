@@ -1,0 +1,475 @@
+/**
+ * npm run bench (through bench/run.sh, which starts the realm and the API and prepares the data):
+ * cold path, event-loop delay, memory and LRU behaviour, and steady-state HTTP load of three back
+ * ends. Prints a table, writes tmp/bench/results.json and refreshes the table in bench/README.md.
+ * It reports; it never fails on timing.
+ */
+import 'reflect-metadata';
+import { ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import autocannon from 'autocannon';
+import { Client } from 'pg';
+import { AcceptorContext, acquireServiceCredential, Credential, InitiatorContext } from '@forwardable/gssapi';
+import { gssapiClientConfig } from '@forwardable/pg-gssapi';
+import { env, kerberos, ms, negotiateHeader, negotiateToken, pool, rssOf, summarize, superSql, userTickets } from './common';
+
+const REPO = resolve(__dirname, '../..');
+const REALM_DIR = env('FORWARDABLE_REALM_DIR');
+const API = `http://127.0.0.1:${env('FORWARDABLE_PORT')}`;
+const BENCH_PORT = Number(env('FORWARDABLE_PORT')) + 1;
+const BENCH = `http://127.0.0.1:${BENCH_PORT}`;
+const DURATION = Number(process.env.BENCH_DURATION ?? 5);
+const NS = (process.env.BENCH_USERS ?? '1 10 100 500').split(/\s+/).filter(Boolean).map(Number);
+const COLD_ITERATIONS = Number(process.env.BENCH_COLD_ITERATIONS ?? 200);
+const USERS = env('BENCH_USERS_LIST').trim().split(/\s+/);
+const PG = { host: env('FORWARDABLE_PG_HOST'), hostaddr: env('FORWARDABLE_PG_HOSTADDR'), port: Number(env('FORWARDABLE_PG_PORT')), database: env('FORWARDABLE_PG_DATABASE') };
+const LISTING_SQL = `SELECT id, directory_id, name, owner, octet_length(content) AS size, updated_at FROM files WHERE directory_id IS NULL ORDER BY name, id LIMIT 50`;
+const LISTING_SQL_B = `SELECT id, directory_id, name, owner, octet_length(content) AS size, updated_at FROM files WHERE directory_id IS NULL AND (owner = $1 OR id IN (SELECT file_id FROM file_permissions WHERE grantee = $1)) ORDER BY name, id LIMIT 50`;
+
+const say = (s: string) => process.stderr.write(`bench: ${s}\n`);
+const results: Record<string, unknown> = {};
+let tickets: Map<string, Credential>;
+
+// ------------------------------------------------------------------------------------ HTTP helpers
+async function signIn(base: string, path: string, user: string, cookieName: string): Promise<string> {
+  const r = await fetch(base + path, { headers: { authorization: await negotiateHeader(tickets.get(user)!) } });
+  await r.arrayBuffer();
+  const cookie = (r.headers.get('set-cookie') ?? '').split(';')[0];
+  if (r.status !== 200 || !cookie.startsWith(`${cookieName}=`)) throw new Error(`sign-in of ${user} at ${base}${path}: HTTP ${r.status}`);
+  return cookie;
+}
+
+interface Cell { rps: number; p50: number; p99: number; ok: number; non2xx: number; errors: number; timeouts: number }
+
+async function load(base: string, path: string, method: 'GET' | 'POST', cookies: string[], duration = DURATION): Promise<Cell> {
+  // Warm-up outside the measurement: one GET per user, so that pools are open (where they fit).
+  await pool(cookies, 16, async (cookie) => (await fetch(base + path, { headers: { cookie } })).arrayBuffer());
+  let next = 0;
+  const r = await autocannon({
+    url: base + path,
+    method,
+    connections: cookies.length,
+    duration,
+    timeout: 30,
+    idReplacement: method === 'POST',
+    body: method === 'POST' ? JSON.stringify({ name: 'w-[<id>]', content: 'written by the benchmark' }) : undefined,
+    setupClient: (client: { setHeaders(h: Record<string, string>): void }) => {
+      client.setHeaders({ cookie: cookies[next++ % cookies.length], 'content-type': 'application/json', 'x-requested-with': 'forwardable' });
+    },
+  } as autocannon.Options);
+  const ok = r['2xx'];
+  return { rps: Math.round((ok / r.duration) * 10) / 10, p50: r.latency.p50, p99: r.latency.p99, ok, non2xx: r.non2xx, errors: r.errors, timeouts: r.timeouts };
+}
+
+async function resetWrites(): Promise<void> {
+  // Requests still in flight when autocannon stops may commit after a first DELETE: wait, then delete.
+  await sleep(1500);
+  superSql([`DELETE FROM public.files WHERE name LIKE 'w-%'`, `DELETE FROM bench_rls.files WHERE name LIKE 'w-%'`, 'VACUUM ANALYZE public.files', 'VACUUM ANALYZE bench_rls.files']);
+}
+
+const stack = (cmd: 'up' | 'down', extraEnv: Record<string, string> = {}) =>
+  execFileSync('bash', [join(REPO, 'tools/scripts/stack.sh'), cmd, '--dir', REALM_DIR], { cwd: REPO, env: { ...process.env, ...extraEnv }, stdio: ['ignore', 'ignore', 'inherit'] });
+const apiPid = () => Number(readFileSync(join(REALM_DIR, 'app/api.pid'), 'utf8').trim());
+const pgConnections = (app: string) => Number(superSql(`SELECT count(*) FROM pg_stat_activity WHERE application_name = '${app}' AND backend_type = 'client backend'`));
+const pgConnectionsAsync = (app: string) =>
+  new Promise<number>((res) =>
+    execFile('runuser', ['-u', env('FORWARDABLE_PG_SUPERUSER'), '--', 'env', '-u', 'PGHOSTADDR', 'psql', '-X', '-At', '-h', env('FORWARDABLE_PG_SOCKET_DIR'), '-p', env('FORWARDABLE_PG_PORT'), '-d', 'forwardable',
+      '-c', `SELECT count(*) FROM pg_stat_activity WHERE application_name = '${app}' AND backend_type = 'client backend'`], (err, out) => res(err ? 0 : Number(String(out).trim()))),
+  );
+const sleep = (n: number) => new Promise((r) => setTimeout(r, n));
+
+// ------------------------------------------------------------------------- 2. cold path, in-process
+async function coldPath(): Promise<void> {
+  say(`cold path: ${COLD_ITERATIONS} new users' first request, per phase, vs SCRAM connect + query (in-process)`);
+  const service = await acquireServiceCredential({ keytab: env('FORWARDABLE_HTTP_KEYTAB'), principal: env('FORWARDABLE_SERVICE_PRINCIPAL'), usage: 'both' });
+  const phases: Record<string, number[]> = { accept: [], s4u2proxy: [], pgConnect: [], query: [], total: [], warmQuery: [] };
+  const scram: Record<string, number[]> = { connect: [], query: [], total: [] };
+  const password = env('BENCH_APP_PASSWORD');
+  for (let i = 0; i < COLD_ITERATIONS + 10; i++) {
+    const warm = i < 10; // the first few warm up code paths and are not recorded
+    const user = USERS[i % USERS.length];
+    const token = await negotiateToken(tickets.get(user)!); // the browser's work, not the server's
+    // (a) Forwardable: accept + delegation + GSSAPI connect + query.
+    const t0 = process.hrtime.bigint();
+    const ctx = new AcceptorContext(service);
+    const acc = await ctx.step(token);
+    ctx.dispose();
+    const proxy = acc.delegated!;
+    const t1 = process.hrtime.bigint();
+    // The S4U2proxy TGS-REQ happens in the first gss_init_sec_context to postgres; the ticket it
+    // gets stays in the proxy credential's cache, so the connect below does not ask again.
+    const init = new InitiatorContext({ credential: proxy, target: `postgres@${PG.host}` });
+    await init.step();
+    init.dispose();
+    const t2 = process.hrtime.bigint();
+    const client = new Client({ ...gssapiClientConfig(proxy, PG), application_name: 'bench-cold' } as never);
+    await client.connect();
+    const t3 = process.hrtime.bigint();
+    await client.query(LISTING_SQL);
+    const t4 = process.hrtime.bigint();
+    await client.query(LISTING_SQL);
+    const t5 = process.hrtime.bigint();
+    await client.end();
+    proxy.dispose();
+    // (b) SCRAM: the shared pool's application role opening a connection, same query.
+    const s0 = process.hrtime.bigint();
+    const sc = new Client({ host: PG.hostaddr, port: PG.port, database: PG.database, user: 'bench_app', password, application_name: 'bench-cold' });
+    await sc.connect();
+    const s1 = process.hrtime.bigint();
+    await sc.query(LISTING_SQL_B, [user]);
+    const s2 = process.hrtime.bigint();
+    await sc.end();
+    if (warm) continue;
+    phases.accept.push(ms(t0, t1));
+    phases.s4u2proxy.push(ms(t1, t2));
+    phases.pgConnect.push(ms(t2, t3));
+    phases.query.push(ms(t3, t4));
+    phases.total.push(ms(t0, t4));
+    phases.warmQuery.push(ms(t4, t5));
+    scram.connect.push(ms(s0, s1));
+    scram.query.push(ms(s1, s2));
+    scram.total.push(ms(s0, s2));
+  }
+  service.dispose();
+  const a = Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, summarize(v)]));
+  const b = Object.fromEntries(Object.entries(scram).map(([k, v]) => [k, summarize(v)]));
+  results.cold = { iterations: COLD_ITERATIONS, forwardable: a, scram: b, ratioP50: round(a.total.p50 / b.total.p50), ratioP99: round(a.total.p99 / b.total.p99) };
+}
+
+// ------------------------------------------------------- 3. event-loop delay, 200 concurrent, in-process
+async function eventLoop(): Promise<void> {
+  const n = 200;
+  say(`event-loop delay under ${n} concurrent negotiations (accept + S4U2proxy), in-process`);
+  const service = await acquireServiceCredential({ keytab: env('FORWARDABLE_HTTP_KEYTAB'), principal: env('FORWARDABLE_SERVICE_PRINCIPAL'), usage: 'both' });
+  const tokens = await pool(USERS.slice(0, n), 16, (u) => negotiateToken(tickets.get(u)!));
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  let ticks = 0;
+  const ticker = setInterval(() => ticks++, 1);
+  h.enable();
+  const t0 = process.hrtime.bigint();
+  await Promise.all(
+    tokens.map(async (tok) => {
+      const ctx = new AcceptorContext(service);
+      const r = await ctx.step(tok);
+      ctx.dispose();
+      const init = new InitiatorContext({ credential: r.delegated!, target: `postgres@${PG.host}` });
+      await init.step();
+      init.dispose();
+      r.delegated!.dispose();
+    }),
+  );
+  const wall = ms(t0, process.hrtime.bigint());
+  h.disable();
+  clearInterval(ticker);
+  service.dispose();
+  const msOf = (ns: number) => round(ns / 1e6);
+  results.eventLoop = { negotiations: n, wallMs: round(wall), perSecond: round((n / wall) * 1000), delayMs: { p50: msOf(h.percentile(50)), p99: msOf(h.percentile(99)), max: msOf(h.max) }, timerTicks: ticks };
+}
+
+const round = (x: number) => Math.round(x * 100) / 100;
+
+// -------------------------------------------------------------------- product API: (a) end to end
+async function product(): Promise<{ cookies: string[]; listing: string }> {
+  const pid = apiPid();
+  say(`product API (pid ${pid}): ${USERS.length} sessions by Negotiate, memory per idle session and per pool`);
+  // Warm the code paths (first negotiation, LDAP client, first pool) before measuring memory.
+  const warm = await pool(USERS.slice(0, 20), 8, (u) => signIn(API, '/api/auth/me', u, 'fw_session'));
+  for (const c of warm.slice(0, 5)) await (await fetch(`${API}/api/files`, { headers: { cookie: c } })).arrayBuffer();
+  await sleep(1000);
+  const rss0 = rssOf(pid);
+  const cookies = await pool(USERS, 16, (u) => signIn(API, '/api/auth/me', u, 'fw_session'));
+  await sleep(1000);
+  const rss1 = rssOf(pid);
+  const poolUsers = Math.min(100, cookies.length);
+  const conns0 = pgConnections('forwardable');
+  for (const c of cookies.slice(0, poolUsers)) await (await fetch(`${API}/api/files`, { headers: { cookie: c } })).arrayBuffer();
+  await sleep(1000);
+  const rss2 = rssOf(pid);
+  const conns1 = pgConnections('forwardable');
+  const listing = await (await fetch(`${API}/api/files`, { headers: { cookie: cookies[9] } })).text();
+  results.memory = {
+    product: {
+      idleSessions: cookies.length,
+      bytesPerIdleSession: Math.round((rss1 - rss0) / cookies.length),
+      openPools: poolUsers,
+      pgConnectionsOpened: conns1 - conns0,
+      bytesPerOpenPool: Math.round((rss2 - rss1) / poolUsers),
+      rss: { beforeSessions: rss0, afterSessions: rss1, afterPools: rss2 },
+    },
+  };
+
+  const steady: Record<string, Cell> = {};
+  for (const kind of ['read', 'write'] as const) {
+    for (const n of NS) {
+      if (n > cookies.length) continue;
+      say(`product (a) ${kind} N=${n}`);
+      steady[`${kind}:${n}`] = await load(API, '/api/files', kind === 'read' ? 'GET' : 'POST', cookies.slice(0, n));
+      if (kind === 'write') await resetWrites();
+    }
+  }
+  results.product = steady;
+
+  // Cold first request over HTTP: Negotiate on GET /api/files (new session, new pool) vs warm.
+  say('product cold first request over HTTP (Negotiate + session + S4U2proxy + PG connect + listing)');
+  const cold: number[] = [];
+  const warmLat: number[] = [];
+  for (let i = 0; i < 100; i++) {
+    const user = USERS[(i + 200) % USERS.length];
+    const header = await negotiateHeader(tickets.get(user)!);
+    const t0 = process.hrtime.bigint();
+    const r = await fetch(`${API}/api/files`, { headers: { authorization: header } });
+    await r.arrayBuffer();
+    const t1 = process.hrtime.bigint();
+    const cookie = (r.headers.get('set-cookie') ?? '').split(';')[0];
+    const w = await fetch(`${API}/api/files`, { headers: { cookie } });
+    await w.arrayBuffer();
+    const t2 = process.hrtime.bigint();
+    if (r.status !== 200 || w.status !== 200) throw new Error(`cold request: HTTP ${r.status}/${w.status}`);
+    cold.push(ms(t0, t1));
+    warmLat.push(ms(t1, t2));
+  }
+  results.productCold = { firstRequest: summarize(cold), secondRequest: summarize(warmLat) };
+
+  // 200 concurrent negotiations against the API, while /api/health is probed every 10 ms.
+  say('product: 200 concurrent negotiations, /api/health latency meanwhile');
+  const headers = await pool(USERS.slice(0, 200), 16, (u) => negotiateHeader(tickets.get(u)!));
+  const probes: number[] = [];
+  let probing = true;
+  const prober = (async () => {
+    while (probing) {
+      const t = process.hrtime.bigint();
+      await (await fetch(`${API}/api/health`)).arrayBuffer();
+      probes.push(ms(t, process.hrtime.bigint()));
+      await sleep(10);
+    }
+  })();
+  await sleep(200);
+  const before = [...probes];
+  const t0 = process.hrtime.bigint();
+  const statuses = await Promise.all(headers.map(async (h) => (await fetch(`${API}/api/auth/me`, { headers: { authorization: h } })).status));
+  const wall = ms(t0, process.hrtime.bigint());
+  probing = false;
+  await prober;
+  results.productNegotiationBurst = {
+    negotiations: 200,
+    ok: statuses.filter((s) => s === 200).length,
+    wallMs: round(wall),
+    healthIdle: summarize(before),
+    healthDuringBurst: summarize(probes.slice(before.length)),
+  };
+  return { cookies, listing };
+}
+
+// ------------------------------------------------------------------- the bench server: (a') (b) (c)
+async function startBenchServer(): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', join(__dirname, 'server.ts')], {
+    cwd: REPO,
+    env: { ...process.env, BENCH_SERVER_PORT: String(BENCH_PORT) },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  for (let i = 0; i < 100; i++) {
+    await sleep(200);
+    if (child.exitCode !== null) throw new Error('the bench server exited');
+    try {
+      await (await fetch(`${BENCH}/stats`)).arrayBuffer();
+      return child;
+    } catch {
+      /* not yet */
+    }
+  }
+  throw new Error('the bench server did not start');
+}
+
+async function backends(productListing: string): Promise<void> {
+  const child = await startBenchServer();
+  try {
+    say(`bench server (pid ${child.pid}): ${USERS.length} sessions by Negotiate`);
+    const warm = await pool(USERS.slice(0, 20), 8, (u) => signIn(BENCH, '/auth', u, 'fw_bench'));
+    for (const c of warm.slice(0, 5)) for (const b of 'abc') await (await fetch(`${BENCH}/${b}/api/files`, { headers: { cookie: c } })).arrayBuffer();
+    const cookies = await pool(USERS, 16, (u) => signIn(BENCH, '/auth', u, 'fw_bench'));
+    // Same answer from every back end (and from the product API) for the same user.
+    const bodies = await Promise.all([...'abc'].map(async (b) => (await fetch(`${BENCH}/${b}/api/files`, { headers: { cookie: cookies[9] } })).text()));
+    const same = bodies.every((x) => x === productListing);
+    results.equivalence = { user: USERS[9], identicalListing: same, bytes: bodies.map((x) => x.length), productBytes: productListing.length };
+    if (!same) say('WARNING: the back ends do not return identical listings (see results.json equivalence)');
+    const steady: Record<string, Cell> = {};
+    for (const kind of ['read', 'write'] as const) {
+      for (const n of NS) {
+        if (n > cookies.length) continue;
+        for (const b of ['b', 'c', 'a']) {
+          say(`bench server (${b === 'a' ? "a'" : b}) ${kind} N=${n}`);
+          steady[`${b}:${kind}:${n}`] = await load(BENCH, `/${b}/api/files`, kind === 'read' ? 'GET' : 'POST', cookies.slice(0, n));
+          if (kind === 'write') await resetWrites();
+        }
+      }
+    }
+    results.backends = steady;
+    const stats = (await (await fetch(`${BENCH}/stats`)).json()) as Record<string, unknown>;
+    results.benchServerStats = stats;
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+  }
+}
+
+// ----------------------------------------------------------------------- 3. LRU cap: held vs active
+async function lru(): Promise<void> {
+  const cap = 20;
+  say(`LRU: API restarted with FORWARDABLE_PG_MAX_USERS=${cap}; connections held vs active users`);
+  stack('up', { FORWARDABLE_PG_MAX_USERS: String(cap) });
+  const rows: { activeUsers: number; pgConnections: number; peakPgConnections: number; rps: number; p50: number; p99: number; non2xx: number }[] = [];
+  try {
+    let offset = 0;
+    for (const active of [5, 10, 20, 50, 100]) {
+      const cookies = await pool(USERS.slice(offset, offset + active), 16, (u) => signIn(API, '/api/auth/me', u, 'fw_session'));
+      offset += active;
+      // Sample pg_stat_activity while the load runs (asynchronously: autocannon shares this loop).
+      let peak = 0;
+      let sampling = true;
+      const sampler = (async () => {
+        while (sampling) {
+          peak = Math.max(peak, await pgConnectionsAsync('forwardable'));
+          await sleep(250);
+        }
+      })();
+      const cell = await load(API, '/api/files', 'GET', cookies, 3);
+      sampling = false;
+      await sampler;
+      await sleep(1000);
+      rows.push({ activeUsers: active, pgConnections: pgConnections('forwardable'), peakPgConnections: peak, rps: cell.rps, p50: cell.p50, p99: cell.p99, non2xx: cell.non2xx + cell.errors + cell.timeouts });
+    }
+  } finally {
+    stack('down');
+  }
+  results.lru = { maxUsers: cap, connectionsPerUser: 2, rows };
+}
+
+// ---------------------------------------------------------------------------------------- report
+function machine() {
+  const cpu = cpus();
+  return {
+    cpus: cpu.length,
+    cpuModel: cpu[0]?.model,
+    memoryGiB: round(totalmem() / 2 ** 30),
+    node: process.version,
+    postgres: superSql('SHOW server_version'),
+    krb5: (() => {
+      try {
+        return execFileSync('dpkg-query', ['-W', '-f=${Version}', 'libkrb5-3'], { encoding: 'utf8' });
+      } catch {
+        return 'unknown';
+      }
+    })(),
+    kernel: execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim(),
+    date: new Date().toISOString(),
+    durationPerCellS: DURATION,
+  };
+}
+
+function table(): string {
+  const out: string[] = [];
+  const p = results.product as Record<string, Cell>;
+  const be = results.backends as Record<string, Cell>;
+  const f = (x: number | undefined, d = 0) => (x === undefined || Number.isNaN(x) ? '–' : x.toFixed(d));
+  const ratio = (x?: Cell, y?: Cell) => (x && y && y.rps ? (x.rps / y.rps).toFixed(2) : '–');
+  const errs = (c?: Cell) => (c && (c.non2xx || c.errors || c.timeouts) ? ` ⚠${c.non2xx + c.errors + c.timeouts}` : '');
+  out.push('### 1. Steady state (requests/s, p50/p99 ms)');
+  out.push('');
+  out.push('| endpoint | users | (a) product API | (a\') delegated, bench server | (b) shared pool + WHERE owner | (c) shared pool + SET LOCAL ROLE + RLS | a\'/b | a\'/c | a/b | a/c |');
+  out.push('|---|---:|---|---|---|---|---:|---:|---:|---:|');
+  for (const kind of ['read', 'write'] as const) {
+    for (const n of NS) {
+      const a = p?.[`${kind}:${n}`];
+      const [ap, b, c] = ['a', 'b', 'c'].map((k) => be?.[`${k}:${kind}:${n}`]);
+      const cell = (x?: Cell) => (x ? `${f(x.rps)} (${f(x.p50)}/${f(x.p99)})${errs(x)}` : '–');
+      out.push(`| ${kind === 'read' ? 'GET /api/files' : 'POST /api/files'} | ${n} | ${cell(a)} | ${cell(ap)} | ${cell(b)} | ${cell(c)} | ${ratio(ap, b)} | ${ratio(ap, c)} | ${ratio(a, b)} | ${ratio(a, c)} |`);
+    }
+  }
+  const cold = results.cold as { forwardable: Record<string, ReturnType<typeof summarize>>; scram: Record<string, ReturnType<typeof summarize>>; ratioP50: number; ratioP99: number; iterations: number };
+  out.push('');
+  out.push(`### 2. Cold path: a new user's first request (in-process, ${cold.iterations} users, ms)`);
+  out.push('');
+  out.push('| phase | p50 | p99 |');
+  out.push('|---|---:|---:|');
+  const lab: Record<string, string> = { accept: 'Negotiate accept (AP-REQ + proxy credential)', s4u2proxy: 'S4U2proxy TGS for postgres/localhost', pgConnect: 'PostgreSQL GSSAPI connect', query: 'first query (listing)', total: '**Forwardable total**', warmQuery: '(same query again on that connection)' };
+  for (const k of ['accept', 's4u2proxy', 'pgConnect', 'query', 'total', 'warmQuery']) out.push(`| ${lab[k]} | ${f(cold.forwardable[k].p50, 2)} | ${f(cold.forwardable[k].p99, 2)} |`);
+  out.push(`| SCRAM connect (bench_app) | ${f(cold.scram.connect.p50, 2)} | ${f(cold.scram.connect.p99, 2)} |`);
+  out.push(`| first query (listing, WHERE owner) | ${f(cold.scram.query.p50, 2)} | ${f(cold.scram.query.p99, 2)} |`);
+  out.push(`| **SCRAM total** | ${f(cold.scram.total.p50, 2)} | ${f(cold.scram.total.p99, 2)} |`);
+  out.push(`| **ratio Forwardable / SCRAM** | ${f(cold.ratioP50, 2)}× | ${f(cold.ratioP99, 2)}× |`);
+  const pc = results.productCold as { firstRequest: ReturnType<typeof summarize>; secondRequest: ReturnType<typeof summarize> };
+  if (pc) {
+    out.push('');
+    out.push(`Over HTTP against the product API (100 users, sequential): first request \`GET /api/files\` with Negotiate (new session, LDAP groups, S4U2proxy, pool, listing) p50 ${f(pc.firstRequest.p50, 1)} ms / p99 ${f(pc.firstRequest.p99, 1)} ms; the next request with the cookie p50 ${f(pc.secondRequest.p50, 1)} ms / p99 ${f(pc.secondRequest.p99, 1)} ms.`);
+  }
+  const mem = (results.memory as { product: Record<string, number> }).product;
+  const el = results.eventLoop as { negotiations: number; wallMs: number; perSecond: number; delayMs: { p50: number; p99: number; max: number } };
+  const burst = results.productNegotiationBurst as { ok: number; wallMs: number; healthIdle: ReturnType<typeof summarize>; healthDuringBurst: ReturnType<typeof summarize> };
+  out.push('');
+  out.push('### 3. Scale');
+  out.push('');
+  out.push('| what | value |');
+  out.push('|---|---:|');
+  out.push(`| API RSS per idle session (${mem.idleSessions} sessions, credential held, no pool) | ${f(mem.bytesPerIdleSession / 1024, 1)} KiB |`);
+  out.push(`| API RSS per open per-user pool (${mem.openPools} pools, ${mem.pgConnectionsOpened} PG connections) | ${f(mem.bytesPerOpenPool / 1024, 1)} KiB |`);
+  out.push(`| event-loop delay, ${el.negotiations} concurrent accept + S4U2proxy (in-process) p50 / p99 / max | ${f(el.delayMs.p50, 2)} / ${f(el.delayMs.p99, 2)} / ${f(el.delayMs.max, 2)} ms |`);
+  out.push(`| … wall time for all ${el.negotiations} (throughput) | ${f(el.wallMs)} ms (${f(el.perSecond)}/s) |`);
+  out.push(`| product API: 200 concurrent Negotiate sign-ins, wall time (ok) | ${f(burst.wallMs)} ms (${burst.ok}/200) |`);
+  out.push(`| … \`/api/health\` latency meanwhile p50 / p99 / max (idle: p50 ${f(burst.healthIdle.p50, 1)}) | ${f(burst.healthDuringBurst.p50, 1)} / ${f(burst.healthDuringBurst.p99, 1)} / ${f(burst.healthDuringBurst.max, 1)} ms |`);
+  const l = results.lru as { maxUsers: number; rows: { activeUsers: number; pgConnections: number; peakPgConnections: number; rps: number; p50: number; p99: number; non2xx: number }[] } | undefined;
+  if (l) {
+    out.push('');
+    out.push(`LRU cap on (\`FORWARDABLE_PG_MAX_USERS=${l.maxUsers}\`, 2 connections per user): PostgreSQL connections of the API (peak while N active users run \`GET /api/files\` for 3 s; held 1 s after) — the cap is ${l.maxUsers * 2}`);
+    out.push('');
+    out.push('| active users | peak connections | held after | req/s | p50/p99 ms |');
+    out.push('|---:|---:|---:|---:|---|');
+    for (const r of l.rows) out.push(`| ${r.activeUsers} | ${r.peakPgConnections} | ${r.pgConnections} | ${f(r.rps)} | ${f(r.p50)}/${f(r.p99)}${r.non2xx ? ` ⚠${r.non2xx}` : ''} |`);
+  }
+  const eq = results.equivalence as { identicalListing: boolean; user: string } | undefined;
+  if (eq) out.push('', `Same answer check: \`GET /api/files\` of ${eq.user} is byte-identical across (a), (a'), (b), (c): **${eq.identicalListing ? 'yes' : 'NO'}**.`);
+  return out.join('\n');
+}
+
+async function main() {
+  kerberos();
+  const started = Date.now();
+  results.machine = machine();
+  say(`TGTs for ${USERS.length} users (password login, KDC verified)`);
+  tickets = await userTickets(USERS, env('BENCH_USER_PASSWORD'));
+  await coldPath();
+  await eventLoop();
+  const { listing } = await product();
+  stack('down');
+  await sleep(500);
+  await backends(listing);
+  await lru();
+  results.totalSeconds = Math.round((Date.now() - started) / 1000);
+  const md = table();
+  const outDir = join(REPO, 'tmp/bench');
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, 'results.json'), JSON.stringify(results, null, 2) + '\n');
+  writeFileSync(join(outDir, 'results.md'), md + '\n');
+  const m = results.machine as ReturnType<typeof machine>;
+  const head = `Run ${m.date}: ${m.cpus} × ${m.cpuModel}, ${m.memoryGiB} GiB RAM, Node ${m.node}, PostgreSQL ${m.postgres}, MIT krb5 ${m.krb5}, Linux ${m.kernel}; ${m.durationPerCellS} s per load cell; whole run ${results.totalSeconds} s.`;
+  const readme = join(REPO, 'bench/README.md');
+  try {
+    const text = readFileSync(readme, 'utf8');
+    const next = text.replace(/<!-- bench:results -->[\s\S]*<!-- \/bench:results -->/, `<!-- bench:results -->\n${head}\n\n${md}\n<!-- /bench:results -->`);
+    writeFileSync(readme, next);
+  } catch {
+    /* no README: the table is in tmp/bench/results.md */
+  }
+  for (const t of tickets.values()) t.dispose();
+  process.stdout.write(`\n${head}\n\n${md}\n\nbench: wrote tmp/bench/results.json and tmp/bench/results.md (and the table in bench/README.md)\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(`bench: failed: ${(err as Error).stack}`);
+    process.exit(1);
+  },
+);

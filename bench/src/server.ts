@@ -1,0 +1,189 @@
+/**
+ * The bench-only server: three back ends of the same two endpoints in ONE process, behind the
+ * same minimal HTTP code, so that the only difference between them is how the database is reached.
+ *
+ *   /a/api/files  Forwardable's way: the session's delegated (S4U2proxy) credential, a per-user
+ *                 pool from the product's own UserDataSources (same caps as the API's defaults:
+ *                 100 users, 2 connections each, 200 in all), queries from the product's own
+ *                 FilesService. RLS (session_user) decides visibility.
+ *   /b/api/files  A shared pool (20 connections) as one application role (bench_app, password),
+ *                 and the visibility rule written into every query: WHERE owner = $1 OR shared.
+ *   /c/api/files  The PostgREST pattern: the same shared pool, one transaction per request,
+ *                 `set_config('role', <user>, true)` (= SET LOCAL ROLE), then RLS on a copy of the
+ *                 tables whose policies use current_user (bench/setup.sql explains why a copy).
+ *
+ * GET /auth signs in with `Authorization: Negotiate` (HTTP@localhost, constrained delegation) and
+ * sets the cookie used by all three; GET /stats reports pools and memory.
+ */
+import 'reflect-metadata';
+import { createServer, IncomingMessage, ServerResponse } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { DataSource, QueryRunner } from 'typeorm';
+import { AcceptorContext, acquireServiceCredential, Credential, decodeNegotiateToken } from '@forwardable/gssapi';
+import { schemaEntities, UserDataSources } from '@forwardable/api/db';
+import { FilesService } from '@forwardable/api/files';
+import type { AuthUser, UserDb } from '@forwardable/api/auth';
+import { env, kerberos } from './common';
+
+type Row = Record<string, unknown>;
+interface Session { user: AuthUser; credential: Credential }
+
+const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : String(v));
+const dir = (r: Row) => ({ id: String(r.id), parentId: (r.parent_id as string | null) ?? null, name: String(r.name), owner: String(r.owner), createdAt: iso(r.created_at), updatedAt: iso(r.updated_at) });
+const summary = (r: Row, me: string) => ({
+  id: String(r.id), directoryId: (r.directory_id as string | null) ?? null, name: String(r.name), owner: String(r.owner),
+  size: Number(r.size ?? 0), updatedAt: iso(r.updated_at), canEdit: r.owner === me,
+});
+const FILE_SUMMARY = 'id, directory_id, name, owner, octet_length(content) AS size, updated_at';
+const PAGE = 50;
+
+async function main() {
+  kerberos();
+  const port = Number(env('BENCH_SERVER_PORT'));
+  const service = await acquireServiceCredential({ keytab: env('FORWARDABLE_HTTP_KEYTAB'), principal: env('FORWARDABLE_SERVICE_PRINCIPAL'), usage: 'both' });
+  const pg = { host: env('FORWARDABLE_PG_HOST'), hostaddr: env('FORWARDABLE_PG_HOSTADDR'), port: Number(env('FORWARDABLE_PG_PORT')), database: env('FORWARDABLE_PG_DATABASE') };
+
+  // (a) the product's per-user pools and queries.
+  const uds = new UserDataSources({ ...pg, entities: schemaEntities, maxUsers: 100, connectionsPerUser: 2, maxConnections: 200 });
+  const sessions = new Map<string, Session>();
+  const userDb = { of: (u: AuthUser) => uds.get(u.sessionId, sessions.get(u.sessionId)!.credential) } as unknown as UserDb;
+  const files = new FilesService(userDb);
+
+  // (b) and (c): one shared pool as the application role.
+  const shared = new DataSource({
+    type: 'postgres', host: pg.hostaddr, port: pg.port, database: pg.database, username: 'bench_app', password: env('BENCH_APP_PASSWORD'),
+    applicationName: 'bench-shared', extra: { max: Number(process.env.BENCH_SHARED_POOL ?? 20) },
+  });
+  await shared.initialize();
+  const q = async (sql: string, params: unknown[], runner?: QueryRunner): Promise<Row[]> => {
+    const r = runner ?? shared.createQueryRunner();
+    try {
+      return (await r.query(sql, params, true)).records as Row[];
+    } finally {
+      if (!runner) await r.release();
+    }
+  };
+  const vis = (perm: string, fk: string) => `(owner = $1 OR id IN (SELECT ${fk} FROM public.${perm} WHERE grantee = $1))`;
+  const b = {
+    async listing(u: AuthUser) {
+      const [dirs, rows, [count]] = await Promise.all([
+        q(`SELECT * FROM public.directories WHERE parent_id IS NULL AND ${vis('directory_permissions', 'directory_id')} ORDER BY name, id`, [u.user]),
+        q(`SELECT ${FILE_SUMMARY} FROM public.files WHERE directory_id IS NULL AND ${vis('file_permissions', 'file_id')} ORDER BY name, id LIMIT ${PAGE} OFFSET 0`, [u.user]),
+        q(`SELECT count(*)::int AS n FROM public.files WHERE directory_id IS NULL AND ${vis('file_permissions', 'file_id')}`, [u.user]),
+      ]);
+      return { directory: null, directories: dirs.map(dir), files: rows.map((f) => summary(f, u.user)), page: 1, pageSize: PAGE, totalFiles: Number(count.n) };
+    },
+    async create(u: AuthUser, name: string, content: string) {
+      const [r] = await q('INSERT INTO public.files (name, directory_id, content, owner) VALUES ($2, NULL, $3, $1) RETURNING id', [u.user, name, content]);
+      const [f] = await q(`SELECT ${FILE_SUMMARY}, content, created_at FROM public.files WHERE id = $2 AND ${vis('file_permissions', 'file_id')}`, [u.user, r.id]);
+      return { ...summary(f, u.user), content: String(f.content), createdAt: iso(f.created_at) };
+    },
+  };
+  const asUser = async <T>(u: AuthUser, fn: (r: QueryRunner) => Promise<T>): Promise<T> => {
+    const r = shared.createQueryRunner();
+    try {
+      await r.startTransaction();
+      await r.query(`SELECT set_config('role', $1, true)`, [u.user]);
+      const out = await fn(r);
+      await r.commitTransaction();
+      return out;
+    } catch (err) {
+      if (r.isTransactionActive) await r.rollbackTransaction().catch(() => undefined);
+      throw err;
+    } finally {
+      await r.release();
+    }
+  };
+  const c = {
+    listing: (u: AuthUser) =>
+      asUser(u, async (r) => {
+        const dirs = await q('SELECT * FROM bench_rls.directories WHERE parent_id IS NULL ORDER BY name, id', [], r);
+        const rows = await q(`SELECT ${FILE_SUMMARY} FROM bench_rls.files WHERE directory_id IS NULL ORDER BY name, id LIMIT ${PAGE} OFFSET 0`, [], r);
+        const [count] = await q('SELECT count(*)::int AS n FROM bench_rls.files WHERE directory_id IS NULL', [], r);
+        return { directory: null, directories: dirs.map(dir), files: rows.map((f) => summary(f, u.user)), page: 1, pageSize: PAGE, totalFiles: Number(count.n) };
+      }),
+    create: (u: AuthUser, name: string, content: string) =>
+      asUser(u, async (r) => {
+        const [row] = await q('INSERT INTO bench_rls.files (name, directory_id, content) VALUES ($1, NULL, $2) RETURNING id', [name, content], r);
+        const [f] = await q(`SELECT ${FILE_SUMMARY}, content, created_at FROM bench_rls.files WHERE id = $1`, [row.id], r);
+        return { ...summary(f, u.user), content: String(f.content), createdAt: iso(f.created_at) };
+      }),
+  };
+  const a = {
+    listing: (u: AuthUser) => files.listing(u, undefined, 1, PAGE),
+    create: (u: AuthUser, name: string, content: string) => files.createFile(u, name, null, content),
+  };
+  const backends = { a, b, c } as const;
+
+  let errors = 0;
+  const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+    const s = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(s), ...headers }).end(s);
+  };
+  const readBody = (req: IncomingMessage) =>
+    new Promise<string>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (d: Buffer) => chunks.push(d)).on('end', () => resolve(Buffer.concat(chunks).toString('utf8'))).on('error', reject);
+    });
+  const cookieOf = (req: IncomingMessage) => /(?:^|;\s*)fw_bench=([^;]+)/.exec(req.headers.cookie ?? '')?.[1];
+
+  const server = createServer(async (req, res) => {
+    try {
+      const url = req.url ?? '/';
+      if (url === '/auth') {
+        const header = req.headers.authorization;
+        if (!header?.startsWith('Negotiate ')) return send(res, 401, { error: 'negotiate' }, { 'www-authenticate': 'Negotiate' });
+        const ctx = new AcceptorContext(service);
+        try {
+          const r = await ctx.step(decodeNegotiateToken(header));
+          if (!r.complete || !r.delegated || r.delegation !== 'proxy') return send(res, 401, { error: 'no delegation' });
+          const id = randomBytes(32).toString('base64url');
+          const user = r.principal!.slice(0, r.principal!.lastIndexOf('@'));
+          const now = Date.now();
+          sessions.set(id, {
+            credential: r.delegated,
+            user: { sessionId: id, principal: r.principal!, user, delegation: 'proxy', mode: 'constrained', groups: [], isAdmin: false, createdAt: now, expiresAt: now + 8 * 3600_000 },
+          });
+          return send(res, 200, { user }, { 'set-cookie': `fw_bench=${id}; Path=/; HttpOnly; SameSite=Strict` });
+        } finally {
+          ctx.dispose();
+        }
+      }
+      if (url === '/stats') return send(res, 200, { pools: uds.stats(), memory: process.memoryUsage(), sessions: sessions.size, errors });
+      const m = /^\/([abc])\/api\/files$/.exec(url);
+      if (!m) return send(res, 404, { error: 'not found' });
+      const id = cookieOf(req);
+      const s = id ? sessions.get(id) : undefined;
+      if (!s) return send(res, 401, { error: 'sign in' }, { 'www-authenticate': 'Negotiate' });
+      const backend = backends[m[1] as 'a' | 'b' | 'c'];
+      if (req.method === 'GET') return send(res, 200, await backend.listing(s.user));
+      if (req.method === 'POST') {
+        if (req.headers['x-requested-with'] !== 'forwardable') return send(res, 403, { error: 'csrf' });
+        const body = JSON.parse(await readBody(req)) as { name?: unknown; content?: unknown };
+        if (typeof body.name !== 'string' || !/^[^/\0]{1,255}$/.test(body.name)) return send(res, 400, { error: 'name' });
+        return send(res, 201, await backend.create(s.user, body.name, typeof body.content === 'string' ? body.content : ''));
+      }
+      return send(res, 405, { error: 'method' });
+    } catch (err) {
+      if (errors++ < 5) console.error(`bench server: ${req.method} ${req.url}: ${(err as Error).message}`);
+      if (!res.headersSent) send(res, 500, { error: (err as Error).message });
+    }
+  });
+  server.keepAliveTimeout = 60_000;
+  server.listen(port, '127.0.0.1', () => console.error(`bench server on 127.0.0.1:${port} (pid ${process.pid})`));
+  const stop = async () => {
+    server.close();
+    await uds.onApplicationShutdown();
+    await shared.destroy();
+    for (const s of sessions.values()) s.credential.dispose();
+    service.dispose();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop());
+  process.on('SIGINT', () => void stop());
+}
+
+main().catch((err) => {
+  console.error(`bench server failed: ${(err as Error).stack}`);
+  process.exit(1);
+});
