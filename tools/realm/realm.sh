@@ -587,7 +587,8 @@ cmd_down() {
   exec 9>"$LOCK"; flock 9
   [[ -f "$STATE" ]] && stop_all
   rm -rf "$DIR"; [[ -n "$LINK" ]] && rm -f "$LINK"
-  rm -f "$LOCK"
+  # The lock may have been taken through the link or through the real path: remove both.
+  rm -f "$LOCK" "$DIR.lock"
   say "realm in $DIR stopped and removed"
 }
 
