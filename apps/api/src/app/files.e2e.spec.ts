@@ -4,23 +4,10 @@
  * and no search ever returns another user's files. The controllers never filter by user.
  */
 import { randomUUID } from 'node:crypto';
-import { Credential } from '@forwardable/gssapi';
-import { runMigrations } from '@forwardable/api/db';
 import { ensureRealm, kinit, RealmEnv, repoRoot, runWithRealm } from '@forwardable/testing/realm';
 import { useRealm } from '@forwardable/testing/delegation';
 import type { FileDto, FileSummaryDto, ListingResponse, SearchResponse, TreeResponse } from '@forwardable/shared/contracts';
-import { Api, call, configFor, curl, passwordSession, sessionCookie, startApi } from '../testing/api-harness';
-
-async function migrate(realm: RealmEnv): Promise<void> {
-  const tgt = kinit(realm, 'dbadmin');
-  const cred = await Credential.fromCache(tgt.name, 'password');
-  try {
-    await runMigrations({ host: 'localhost', hostaddr: '127.0.0.1', port: realm.pg.port, database: realm.pg.database, credential: cred });
-  } finally {
-    cred.dispose();
-    tgt.destroy();
-  }
-}
+import { Api, call, configFor, curl, migrateAsDbadmin, passwordSession, sessionCookie, startApi } from '../testing/api-harness';
 
 describe('files API (db2 realm, RLS decides)', () => {
   let realm: RealmEnv;
@@ -33,7 +20,7 @@ describe('files API (db2 realm, RLS decides)', () => {
   beforeAll(async () => {
     realm = ensureRealm('db2');
     useRealm(realm);
-    await migrate(realm);
+    await migrateAsDbadmin(realm);
     api = await startApi(configFor(realm));
     [alice, bob, carol] = await Promise.all([
       passwordSession(api, 'alice', realm.passwords.alice),
@@ -189,7 +176,7 @@ describe('files API with constrained delegation (ldap realm, proxy credentials)'
   it('creates and lists files as the user through S4U2proxy', async () => {
     const realm = ensureRealm('ldap');
     useRealm(realm);
-    await migrate(realm);
+    await migrateAsDbadmin(realm);
     const api = await startApi(configFor(realm));
     const cc = kinit(realm, 'alice');
     try {

@@ -8,13 +8,11 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Credential } from '@forwardable/gssapi';
 import { CredentialVault } from '@forwardable/api/auth';
-import { runMigrations } from '@forwardable/api/db';
 import { ensureRealm, kinit, RealmEnv, runWithRealmAsync, testPortBase, TicketCache } from '@forwardable/testing/realm';
 import { useRealm } from '@forwardable/testing/delegation';
 import { CSRF_HEADER, CSRF_VALUE, SESSION_COOKIE } from '@forwardable/shared/contracts';
-import { Api, call, configFor, parseHttp, passwordSession, startApi, startApiProcess } from '../testing/api-harness';
+import { Api, call, configFor, migrateAsDbadmin, parseHttp, passwordSession, startApi, startApiProcess } from '../testing/api-harness';
 
 const REDIS_PORT = testPortBase + 96;
 
@@ -70,12 +68,7 @@ describe('two API replicas sharing Redis sessions (db2 realm)', () => {
   beforeAll(async () => {
     realm = ensureRealm('db2');
     useRealm(realm);
-    const tgt = kinit(realm, 'dbadmin');
-    const cred = await Credential.fromCache(tgt.name, 'password');
-    await runMigrations({ host: 'localhost', hostaddr: '127.0.0.1', port: realm.pg.port, database: realm.pg.database, credential: cred }).finally(() => {
-      cred.dispose();
-      tgt.destroy();
-    });
+    await migrateAsDbadmin(realm);
     redis = await startRedis(dir);
     const shared = { FORWARDABLE_REDIS_URL: `redis://127.0.0.1:${REDIS_PORT}` };
     a = await startApi(configFor(realm, shared));

@@ -7,7 +7,8 @@ import { spawn } from 'node:child_process';
 import { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Credential, InitiatorContext } from '@forwardable/gssapi';
-import { RealmEnv, runWithRealmAsync, TicketCache } from '@forwardable/testing/realm';
+import { runMigrations } from '@forwardable/api/db';
+import { kinit, RealmEnv, runWithRealmAsync, TicketCache } from '@forwardable/testing/realm';
 import { CSRF_HEADER, CSRF_VALUE, SESSION_COOKIE } from '@forwardable/shared/contracts';
 import { createApp } from '../app/bootstrap';
 import { ApiConfig, loadConfig } from '../app/config';
@@ -186,4 +187,16 @@ export async function passwordSession(api: Api, username: string, password: stri
   if (res.status !== 200) throw new Error(`login as ${username} failed: ${res.status} ${await res.text()}`);
   const set = res.headers.getSetCookie().find((c) => c.startsWith(`${SESSION_COOKIE}=`)) ?? '';
   return set.split(';')[0].slice(SESSION_COOKIE.length + 1);
+}
+
+/** Migrate the realm's database as dbadmin, with a ticket (as an operator would). */
+export async function migrateAsDbadmin(realm: RealmEnv): Promise<void> {
+  const tgt = kinit(realm, 'dbadmin');
+  const cred = await Credential.fromCache(tgt.name, 'password');
+  try {
+    await runMigrations({ host: 'localhost', hostaddr: '127.0.0.1', port: realm.pg.port, database: realm.pg.database, credential: cred });
+  } finally {
+    cred.dispose();
+    tgt.destroy();
+  }
 }

@@ -22,6 +22,12 @@ function summary(r: Row, me: string): FileSummaryDto {
   };
 }
 
+/** The data table and the permission table behind each kind of shareable item. */
+const SHARING = {
+  file: { data: 'files', perm: 'file_permissions', fk: 'file_id' },
+  directory: { data: 'directories', perm: 'directory_permissions', fk: 'directory_id' },
+} as const;
+
 const FILE_SUMMARY = 'id, directory_id, name, owner, octet_length(content) AS size, updated_at';
 const notFound = (what: string) => new ApiException(404, 'NOT_FOUND', `${what} does not exist or is not shared with you`);
 const notOwner = (what: string) => new ApiException(403, 'FORBIDDEN', `only the owner can change this ${what}`, 'Ask the owner, or make a copy of your own.');
@@ -136,7 +142,7 @@ export class FilesService {
   }
 
   async permissions(user: AuthUser, kind: 'file' | 'directory', id: string): Promise<PermissionDto[]> {
-    const t = kind === 'file' ? { data: 'files', perm: 'file_permissions', fk: 'file_id' } : { data: 'directories', perm: 'directory_permissions', fk: 'directory_id' };
+    const t = SHARING[kind];
     const [d] = await this.q(user, `SELECT 1 FROM ${t.data} WHERE id = $1`, [id]);
     if (!d) throw notFound(`the ${kind}`);
     const rows = await this.q(user, `SELECT grantee, granted_at FROM ${t.perm} WHERE ${t.fk} = $1 ORDER BY grantee`, [id]);
@@ -144,7 +150,7 @@ export class FilesService {
   }
 
   async grant(user: AuthUser, kind: 'file' | 'directory', id: string, grantee: string): Promise<PermissionDto> {
-    const t = kind === 'file' ? { data: 'files', perm: 'file_permissions', fk: 'file_id' } : { data: 'directories', perm: 'directory_permissions', fk: 'directory_id' };
+    const t = SHARING[kind];
     const [d] = await this.q(user, `SELECT owner FROM ${t.data} WHERE id = $1`, [id]);
     if (!d) throw notFound(`the ${kind}`);
     if (grantee === d.owner) throw new ApiException(400, 'INVALID_INPUT', `${grantee} owns this ${kind} already`);
@@ -161,7 +167,7 @@ export class FilesService {
   }
 
   async revoke(user: AuthUser, kind: 'file' | 'directory', id: string, grantee: string): Promise<void> {
-    const t = kind === 'file' ? { perm: 'file_permissions', fk: 'file_id' } : { perm: 'directory_permissions', fk: 'directory_id' };
+    const t = SHARING[kind];
     const rows = await this.q(user, `DELETE FROM ${t.perm} WHERE ${t.fk} = $1 AND grantee = $2 RETURNING grantee`, [id, grantee]);
     if (!rows.length) throw notFound('that permission');
   }
