@@ -64,12 +64,16 @@ async function main() {
     }
   };
   const vis = (perm: string, fk: string) => `(owner = $1 OR id IN (SELECT ${fk} FROM public.${perm} WHERE grantee = $1))`;
+  // The product's top level also lists files shared from folders the user cannot see (FilesService
+  // .listing); every back end answers the same question, so each runs the same extra sub-select.
+  const topLevelB = `(directory_id IS NULL OR directory_id NOT IN (SELECT id FROM public.directories WHERE ${vis('directory_permissions', 'directory_id')}))`;
+  const topLevelC = '(directory_id IS NULL OR directory_id NOT IN (SELECT id FROM bench_rls.directories))';
   const b = {
     async listing(u: AuthUser) {
       const [dirs, rows, [count]] = await Promise.all([
         q(`SELECT * FROM public.directories WHERE parent_id IS NULL AND ${vis('directory_permissions', 'directory_id')} ORDER BY name, id`, [u.user]),
-        q(`SELECT ${FILE_SUMMARY} FROM public.files WHERE directory_id IS NULL AND ${vis('file_permissions', 'file_id')} ORDER BY name, id LIMIT ${PAGE} OFFSET 0`, [u.user]),
-        q(`SELECT count(*)::int AS n FROM public.files WHERE directory_id IS NULL AND ${vis('file_permissions', 'file_id')}`, [u.user]),
+        q(`SELECT ${FILE_SUMMARY} FROM public.files WHERE ${topLevelB} AND ${vis('file_permissions', 'file_id')} ORDER BY name, id LIMIT ${PAGE} OFFSET 0`, [u.user]),
+        q(`SELECT count(*)::int AS n FROM public.files WHERE ${topLevelB} AND ${vis('file_permissions', 'file_id')}`, [u.user]),
       ]);
       return { directory: null, directories: dirs.map(dir), files: rows.map((f) => summary(f, u.user)), page: 1, pageSize: PAGE, totalFiles: Number(count.n) };
     },
@@ -98,8 +102,8 @@ async function main() {
     listing: (u: AuthUser) =>
       asUser(u, async (r) => {
         const dirs = await q('SELECT * FROM bench_rls.directories WHERE parent_id IS NULL ORDER BY name, id', [], r);
-        const rows = await q(`SELECT ${FILE_SUMMARY} FROM bench_rls.files WHERE directory_id IS NULL ORDER BY name, id LIMIT ${PAGE} OFFSET 0`, [], r);
-        const [count] = await q('SELECT count(*)::int AS n FROM bench_rls.files WHERE directory_id IS NULL', [], r);
+        const rows = await q(`SELECT ${FILE_SUMMARY} FROM bench_rls.files WHERE ${topLevelC} ORDER BY name, id LIMIT ${PAGE} OFFSET 0`, [], r);
+        const [count] = await q(`SELECT count(*)::int AS n FROM bench_rls.files WHERE ${topLevelC}`, [], r);
         return { directory: null, directories: dirs.map(dir), files: rows.map((f) => summary(f, u.user)), page: 1, pageSize: PAGE, totalFiles: Number(count.n) };
       }),
     create: (u: AuthUser, name: string, content: string) =>

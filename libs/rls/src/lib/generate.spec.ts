@@ -206,16 +206,16 @@ describe('generated SQL for the file browser', () => {
       `CREATE OR REPLACE FUNCTION "public"."files_rls_is_owner"(uuid)\n  RETURNS boolean\n  LANGUAGE plpgsql STABLE SECURITY DEFINER\n` +
         `  SET search_path = pg_catalog, "public", pg_temp\n  AS $fw$\n` +
         `#variable_conflict use_column\n` +
-        `DECLARE\n  _fw_prior text := pg_catalog.current_setting('forwardable.rls_helper', true);\n  _fw_answer boolean;\n` +
+        `DECLARE\n  _fw_prior text := pg_catalog.current_setting('forwardable.rls_helper', true);\n  _fw_me text := session_user;\n  _fw_answer boolean;\n` +
         `BEGIN\n  PERFORM pg_catalog.set_config('forwardable.rls_helper', 'on', true);\n` +
-        `  _fw_answer := EXISTS (SELECT 1 FROM "public"."files" WHERE "id" = $1 AND "owner" = session_user::text);\n` +
+        `  _fw_answer := EXISTS (SELECT 1 FROM "public"."files" WHERE "id" = $1 AND "owner" = _fw_me);\n` +
         `  PERFORM pg_catalog.set_config('forwardable.rls_helper', coalesce(_fw_prior, ''), true);\n  RETURN _fw_answer;\nEND\n$fw$`,
     );
     expect(sql.find((s) => s.startsWith('CREATE OR REPLACE FUNCTION "public"."files_rls_shared_ids"()'))).toContain(
       `  RETURNS SETOF uuid\n  LANGUAGE plpgsql STABLE SECURITY DEFINER\n  SET search_path = pg_catalog, "public", pg_temp\n  AS $fw$\n`,
     );
     expect(sql.find((s) => s.startsWith('CREATE OR REPLACE FUNCTION "public"."files_rls_shared_ids"()'))).toContain(
-      `  RETURN QUERY SELECT CAST("file_id" AS uuid) FROM "public"."file_permissions" WHERE "grantee" = session_user::text;\n`,
+      `  RETURN QUERY SELECT CAST("file_id" AS uuid) FROM "public"."file_permissions" WHERE "grantee" = _fw_me;\n`,
     );
     expect(sql).toContain('REVOKE ALL ON FUNCTION "public"."files_rls_is_owner"(uuid) FROM PUBLIC');
     expect(sql).toContain('GRANT EXECUTE ON FUNCTION "public"."files_rls_shared_ids"() TO "forwardable_users"');
@@ -268,7 +268,7 @@ describe('generated SQL for the file browser', () => {
     const sql = plan.up.map((s) => s.sql);
     expect(sql).toContain(`CREATE POLICY "t'; DROP TABLE x; --_rls_insert" ON "we""ird"."t'; DROP TABLE x; --" AS PERMISSIVE FOR INSERT TO PUBLIC\n  WITH CHECK ("o""wn" = (SELECT session_user::text))`);
     expect(sql[0]).toMatch(/^CREATE OR REPLACE FUNCTION "we""ird"."t'; DROP TABLE x; --_rls_is_owner"\(integer\)\n[^]*AS \$fw1\$\n[^]*\$fw1\$$/);
-    expect(sql[0]).toContain(`EXISTS (SELECT 1 FROM "we""ird"."t'; DROP TABLE x; --" WHERE "i$fw$d" = $1 AND "o""wn" = session_user::text)`);
+    expect(sql[0]).toContain(`EXISTS (SELECT 1 FROM "we""ird"."t'; DROP TABLE x; --" WHERE "i$fw$d" = $1 AND "o""wn" = _fw_me)`);
     // inside DO blocks the names are string literals, quotes doubled
     expect(sql.find((s) => s.startsWith('DO'))).toContain(`'"we""ird"."t''; DROP TABLE x; --"'::regclass`);
   });

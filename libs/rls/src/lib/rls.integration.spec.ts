@@ -247,6 +247,28 @@ describe(`generated RLS policies on the real realm (schema ${S})`, () => {
     expect((await rows('carol', 'SELECT * FROM file_permissions')).length).toBe(0);
   });
 
+  it("the shared-ids helper finds a user's grants through an index, not by reading everyone's", async () => {
+    // Many grants of someone else's folder: a helper that cannot use the grantee index (under FORCE
+    // RLS, `grantee = session_user::text` is not leakproof, so it only filters a full scan) reads
+    // all of them on every query of every user.
+    await as('dbadmin').query(`INSERT INTO directories (name) VALUES ('D-many')`);
+    const [{ id }] = await rows('dbadmin', `SELECT id FROM directories WHERE name = 'D-many'`);
+    await as('dbadmin').query(`INSERT INTO directory_permissions (directory_id, grantee) SELECT $1, 'g' || i FROM generate_series(1, 3000) i`, [id]);
+    await as('dbadmin').query('ANALYZE directory_permissions');
+    try {
+      await as('bob').query('BEGIN');
+      const shared = await rows('bob', `SELECT * FROM ${quoteIdent(S)}.directories_rls_shared_ids()`);
+      // Rows this transaction read from the table, by sequential scans and through indexes.
+      const [stats] = await rows('bob', `SELECT seq_tup_read + coalesce(idx_tup_fetch, 0) AS n FROM pg_stat_xact_user_tables WHERE relid = $1::regclass`, [`${S}.directory_permissions`]);
+      await as('bob').query('COMMIT');
+      expect(shared.length).toBe(2); // A1 and C1
+      expect(Number(stats.n)).toBeLessThan(100);
+    } finally {
+      await as('bob').query('ROLLBACK').catch(() => undefined);
+      await as('dbadmin').query(`DELETE FROM directories WHERE id = $1`, [id]);
+    }
+  });
+
   it('a user who sets forwardable.rls_helper themself only narrows their own view', async () => {
     await as('bob').query("SET forwardable.rls_helper = 'on'");
     try {

@@ -19,15 +19,16 @@ export class RlsPolicies1763800001000 implements MigrationInterface {
 #variable_conflict use_column
 DECLARE
   _fw_prior text := pg_catalog.current_setting('forwardable.rls_helper', true);
+  _fw_me text := session_user;
   _fw_answer boolean;
 BEGIN
   PERFORM pg_catalog.set_config('forwardable.rls_helper', 'on', true);
-  _fw_answer := EXISTS (SELECT 1 FROM "public"."directories" WHERE "id" = $1 AND "owner" = session_user::text);
+  _fw_answer := EXISTS (SELECT 1 FROM "public"."directories" WHERE "id" = $1 AND "owner" = _fw_me);
   PERFORM pg_catalog.set_config('forwardable.rls_helper', coalesce(_fw_prior, ''), true);
   RETURN _fw_answer;
 END
 $fw$`);
-    // keys of "public"."directories" rows shared with session_user (read from "public"."directory_permissions"; one call per query, hashed by the planner)
+    // keys of "public"."directories" rows shared with session_user (read from "public"."directory_permissions"; one call per query, hashed by the planner; an index scan on the grantee column)
     await q.query(`CREATE OR REPLACE FUNCTION "public"."directories_rls_shared_ids"()
   RETURNS SETOF uuid
   LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -36,9 +37,10 @@ $fw$`);
 #variable_conflict use_column
 DECLARE
   _fw_prior text := pg_catalog.current_setting('forwardable.rls_helper', true);
+  _fw_me text := session_user;
 BEGIN
   PERFORM pg_catalog.set_config('forwardable.rls_helper', 'on', true);
-  RETURN QUERY SELECT CAST("directory_id" AS uuid) FROM "public"."directory_permissions" WHERE "grantee" = session_user::text;
+  RETURN QUERY SELECT CAST("directory_id" AS uuid) FROM "public"."directory_permissions" WHERE "grantee" = _fw_me;
   PERFORM pg_catalog.set_config('forwardable.rls_helper', coalesce(_fw_prior, ''), true);
   RETURN;
 END
@@ -152,15 +154,16 @@ $fw$`);
 #variable_conflict use_column
 DECLARE
   _fw_prior text := pg_catalog.current_setting('forwardable.rls_helper', true);
+  _fw_me text := session_user;
   _fw_answer boolean;
 BEGIN
   PERFORM pg_catalog.set_config('forwardable.rls_helper', 'on', true);
-  _fw_answer := EXISTS (SELECT 1 FROM "public"."files" WHERE "id" = $1 AND "owner" = session_user::text);
+  _fw_answer := EXISTS (SELECT 1 FROM "public"."files" WHERE "id" = $1 AND "owner" = _fw_me);
   PERFORM pg_catalog.set_config('forwardable.rls_helper', coalesce(_fw_prior, ''), true);
   RETURN _fw_answer;
 END
 $fw$`);
-    // keys of "public"."files" rows shared with session_user (read from "public"."file_permissions"; one call per query, hashed by the planner)
+    // keys of "public"."files" rows shared with session_user (read from "public"."file_permissions"; one call per query, hashed by the planner; an index scan on the grantee column)
     await q.query(`CREATE OR REPLACE FUNCTION "public"."files_rls_shared_ids"()
   RETURNS SETOF uuid
   LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -169,9 +172,10 @@ $fw$`);
 #variable_conflict use_column
 DECLARE
   _fw_prior text := pg_catalog.current_setting('forwardable.rls_helper', true);
+  _fw_me text := session_user;
 BEGIN
   PERFORM pg_catalog.set_config('forwardable.rls_helper', 'on', true);
-  RETURN QUERY SELECT CAST("file_id" AS uuid) FROM "public"."file_permissions" WHERE "grantee" = session_user::text;
+  RETURN QUERY SELECT CAST("file_id" AS uuid) FROM "public"."file_permissions" WHERE "grantee" = _fw_me;
   PERFORM pg_catalog.set_config('forwardable.rls_helper', coalesce(_fw_prior, ''), true);
   RETURN;
 END
