@@ -178,6 +178,43 @@ describe('errors that say what to fix', () => {
     expect(err.code).toBe('PG_GSSAPI_HANDSHAKE');
   });
 
+  it('sends what pg corks (one extended query) in one socket write, bytes in order', async () => {
+    const net = await import('node:net');
+    const received: Buffer[] = [];
+    const server = net.createServer((sock) => sock.on('data', (d: Buffer) => received.push(d)));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as import('node:net').AddressInfo).port;
+    const tgt = kinit(realm, 'alice');
+    const cred = await Credential.fromCache(tgt.name, 'password');
+    const writes = jest.spyOn(net.Socket.prototype, 'write');
+    const stream = gssapiStream({ credential: cred, hostaddr: '127.0.0.1' })();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        stream.once('error', reject);
+        stream.once('connect', () => resolve());
+        stream.connect(port, 'localhost');
+      });
+      const messages = ['P', 'B', 'D', 'E', 'S'].map((c) => Buffer.from(`${c}message`));
+      writes.mockClear();
+      stream.cork();
+      for (const m of messages) stream.write(m);
+      stream.uncork();
+      const all = Buffer.concat(messages);
+      await new Promise<void>((resolve) => {
+        const check = () => (Buffer.concat(received).length >= all.length ? resolve() : setTimeout(check, 5));
+        check();
+      });
+      expect(writes).toHaveBeenCalledTimes(1);
+      expect(Buffer.concat(received).equals(all)).toBe(true);
+    } finally {
+      writes.mockRestore();
+      stream.destroy();
+      cred.dispose();
+      tgt.destroy();
+      server.close();
+    }
+  });
+
   it('a server asking for a password is refused: there is no password to give', async () => {
     // A tiny fake server that answers the start-up with AuthenticationCleartextPassword (R/3).
     const net = await import('node:net');
