@@ -123,7 +123,8 @@ krb_env() {
 missing_packages() {
   local p missing=()
   # Callers may ask for more in one go (setup.sh: Chromium, Redis for the tests).
-  local want=("${DEBIAN_PACKAGES[@]}"); [[ "$KDB" == samba-ad ]] && want+=("${SAMBA_PACKAGES[@]}")
+  local want=("${DEBIAN_PACKAGES[@]}")
+  [[ "$KDB" == samba-ad || -n "${FORWARDABLE_WITH_SAMBA:-}" ]] && want+=("${SAMBA_PACKAGES[@]}")
   for p in "${want[@]}" ${FORWARDABLE_EXTRA_PACKAGES:-}; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
