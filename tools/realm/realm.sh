@@ -68,7 +68,7 @@ load_state() { [[ -f "$STATE" ]] && source "$STATE"; }
 if [[ -f "$STATE" ]]; then
   want_kdb="$KDB" want_realm="$REALM" want_base="$PORT_BASE"
   load_state
-  for pair in "kdb:$want_kdb:$S_KDB" "realm:$want_realm:$S_REALM" "port-base:$want_base:$S_PORT_BASE"; do
+  for pair in "kdb:$want_kdb:$S_KDB" "realm:$want_realm:$S_REALM" "port-base:$want_base:$S_PORT_BASE" "delegation:$AD_DELEGATION_ARG:${S_AD_DELEGATION:-}"; do
     IFS=: read -r name want have <<<"$pair"
     if [[ -n "$want" && "$want" != "$have" ]]; then
       die "the realm in $DIR was created with --$name $have; run 'npm run realm -- down --dir $DIR' first or choose another --dir"

@@ -99,7 +99,13 @@ ad_create_accounts() {
   # The demo users get the same kind of random passwords as the MIT realms; AD's complexity rule
   # would refuse some of them, and ages would lock the throwaway accounts.
   ad_tool domain passwordsettings set --complexity=off --min-pwd-length=8 --min-pwd-age=0 --max-pwd-age=0
-  for u in "${USERS[@]}"; do var="PW_${u^^}"; ad_tool user create "$u" "${!var}"; done
+  # The password goes in as --newpassword=VALUE: a random one may begin with '-', which
+  # `user create NAME PASSWORD` would take for an option.
+  for u in "${USERS[@]}"; do
+    var="PW_${u^^}"
+    ad_tool user create "$u" --random-password
+    ad_tool user setpassword "$u" --newpassword="${!var}"
+  done
   for u in svc-http svc-pg svc-other svc-rbcd; do ad_tool user create "$u" --random-password; done
   # One ldbmodify for the service accounts' names, keys and delegation. userPrincipalName =
   # HTTP/localhost lets the web service get its own TGT from its keytab (S4U2proxy needs it;
