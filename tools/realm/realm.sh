@@ -4,6 +4,8 @@
 # started and stopped by PID. Used by the demo, by every integration test and by CI.
 #
 #   npm run realm -- up     [--dir D] [--kdb db2|ldap] [--realm R] [--port-base N] [--app-port N]
+#   npm run realm -- up --kdc samba-ad [--delegation both|unconstrained|constrained] [--dir D] ...
+#                                          a Samba AD DC instead of MIT (root; tools/realm/samba-ad.sh)
 #   npm run realm -- down   [--dir D]      stop our daemons (by PID) and delete the directory
 #   npm run realm -- status [--dir D]      exit 0 when every daemon of the realm is running
 #   npm run realm -- env    [--dir D]      print `export` lines for `eval "$(npm run -s realm -- env)"`
@@ -22,20 +24,23 @@ die() { echo "realm: $*" >&2; exit 1; }
 say() { [[ -n "${QUIET:-}" ]] || echo "realm: $*" >&2; }
 
 usage() {
-  sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
 # ---------------------------------------------------------------- arguments
 CMD="${1:-}"; [[ -n "$CMD" ]] || usage; shift
 DIR="${FORWARDABLE_REALM_DIR:-$REPO/tmp/realm}"
-KDB="" REALM="" PORT_BASE="" APP_PORT_ARG="" ALLOW_INSTALL=1 NEW_PASSWORD="" WITH_ROLE=1 NAMES=()
+KDB="" REALM="" PORT_BASE="" AD_DELEGATION_ARG="" APP_PORT_ARG="" ALLOW_INSTALL=1 NEW_PASSWORD="" WITH_ROLE=1 NAMES=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --password) NEW_PASSWORD="$2"; shift 2 ;;
     --no-role) WITH_ROLE=0; shift ;;
     --dir) DIR="$2"; shift 2 ;;
     --kdb) KDB="$2"; shift 2 ;;
+    # The KDC flavour: MIT (with --kdb) or a Samba AD DC, recorded as the realm's "kdb" samba-ad.
+    --kdc) case "$2" in mit) ;; samba-ad) KDB=samba-ad ;; *) die "--kdc must be mit or samba-ad, not '$2'" ;; esac; shift 2 ;;
+    --delegation) AD_DELEGATION_ARG="$2"; shift 2 ;;
     --realm) REALM="$2"; shift 2 ;;
     --port-base) PORT_BASE="$2"; shift 2 ;;
     --app-port) APP_PORT_ARG="$2"; shift 2 ;;
@@ -63,7 +68,7 @@ load_state() { [[ -f "$STATE" ]] && source "$STATE"; }
 if [[ -f "$STATE" ]]; then
   want_kdb="$KDB" want_realm="$REALM" want_base="$PORT_BASE"
   load_state
-  for pair in "kdb:$want_kdb:$S_KDB" "realm:$want_realm:$S_REALM" "port-base:$want_base:$S_PORT_BASE"; do
+  for pair in "kdb:$want_kdb:$S_KDB" "realm:$want_realm:$S_REALM" "port-base:$want_base:$S_PORT_BASE" "delegation:$AD_DELEGATION_ARG:${S_AD_DELEGATION:-}"; do
     IFS=: read -r name want have <<<"$pair"
     if [[ -n "$want" && "$want" != "$have" ]]; then
       die "the realm in $DIR was created with --$name $have; run 'npm run realm -- down --dir $DIR' first or choose another --dir"
@@ -72,13 +77,24 @@ if [[ -f "$STATE" ]]; then
   KDB="$S_KDB" REALM="$S_REALM" PORT_BASE="$S_PORT_BASE"
 fi
 KDB="${KDB:-db2}"
-REALM="${REALM:-FORWARDABLE.TEST}"
+REALM="${REALM:-$([[ "$KDB" == samba-ad ]] && echo AD.TEST || echo FORWARDABLE.TEST)}"
+AD_DELEGATION="${AD_DELEGATION_ARG:-${S_AD_DELEGATION:-both}}"
 PORT_BASE="${PORT_BASE:-17500}"
-[[ "$KDB" == db2 || "$KDB" == ldap ]] || die "--kdb must be db2 or ldap, not '$KDB'"
+[[ "$KDB" == db2 || "$KDB" == ldap || "$KDB" == samba-ad ]] || die "--kdb must be db2 or ldap (or --kdc samba-ad), not '$KDB'"
+[[ "$AD_DELEGATION" =~ ^(both|unconstrained|constrained)$ ]] || die "--delegation must be both, unconstrained or constrained"
+[[ -z "$AD_DELEGATION_ARG" || "$KDB" == samba-ad ]] || die "--delegation is for --kdc samba-ad (MIT: --kdb db2 forwards TGTs, --kdb ldap also allows S4U2proxy)"
 [[ "$REALM" =~ ^[A-Z0-9][A-Z0-9.-]*$ ]] || die "--realm must be upper-case letters, digits, dots and dashes, not '$REALM'"
 [[ "$PORT_BASE" =~ ^[0-9]+$ && "$PORT_BASE" -ge 1024 && "$PORT_BASE" -le 65500 ]] || die "--port-base must be a number from 1024 to 65500"
 
 KDC_PORT=$((PORT_BASE + 0))
+# shellcheck source=tools/realm/samba-ad.sh
+source "$HERE/samba-ad.sh"
+if [[ "$KDB" == samba-ad ]]; then
+  ad_names
+  KDC_PORT=88; KDC_ADDR="$AD_NS_IP:88"
+else
+  KDC_ADDR="127.0.0.1:$KDC_PORT"
+fi
 LDAP_PORT=$((PORT_BASE + 1))
 PG_PORT=$((PORT_BASE + 2))
 APP_PORT="${APP_PORT_ARG:-${S_APP_PORT:-$((PORT_BASE + 3))}}"
@@ -107,7 +123,9 @@ krb_env() {
 missing_packages() {
   local p missing=()
   # Callers may ask for more in one go (setup.sh: Chromium, Redis for the tests).
-  for p in "${DEBIAN_PACKAGES[@]}" ${FORWARDABLE_EXTRA_PACKAGES:-}; do
+  local want=("${DEBIAN_PACKAGES[@]}")
+  [[ "$KDB" == samba-ad || -n "${FORWARDABLE_WITH_SAMBA:-}" ]] && want+=("${SAMBA_PACKAGES[@]}")
+  for p in "${want[@]}" ${FORWARDABLE_EXTRA_PACKAGES:-}; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   echo "${missing[@]:-}"
@@ -168,7 +186,7 @@ stop_pid() {
 }
 
 daemons() {
-  echo "krb5kdc $DIR/run/krb5kdc.pid"
+  if [[ "$KDB" == samba-ad ]]; then echo "samba $DIR/run/samba.pid"; else echo "krb5kdc $DIR/run/krb5kdc.pid"; fi
   [[ "$KDB" == ldap ]] && echo "slapd $DIR/run/slapd.pid"
   echo "postgres $DIR/pg/data/postmaster.pid"
 }
@@ -195,8 +213,8 @@ write_krb5_conf() {
 
 [realms]
     $REALM = {
-        kdc = 127.0.0.1:$KDC_PORT
-        admin_server = 127.0.0.1:$KDC_PORT
+        kdc = $KDC_ADDR
+        admin_server = $KDC_ADDR
     }
 
 [domain_realm]
@@ -459,7 +477,7 @@ write_env() {
     echo "export FORWARDABLE_KDB='$KDB'"
     echo "export KRB5_CONFIG='$DIR/krb5.conf'"
     echo "export KRB5RCACHEDIR='$DIR/rcache'"
-    echo "export FORWARDABLE_KDC='127.0.0.1:$KDC_PORT'"
+    echo "export FORWARDABLE_KDC='$KDC_ADDR'"
     echo "export FORWARDABLE_HTTP_KEYTAB='$DIR/keytabs/http.keytab'"
     echo "export FORWARDABLE_POSTGRES_KEYTAB='$DIR/keytabs/postgres.keytab'"
     echo "export FORWARDABLE_OTHER_KEYTAB='$DIR/keytabs/other.keytab'"
@@ -476,6 +494,12 @@ write_env() {
     echo "export PGDATABASE='forwardable'"
     echo "export FORWARDABLE_PORT='$APP_PORT'"
     echo "export FORWARDABLE_URL='http://localhost:$APP_PORT/'"
+    if [[ "$KDB" == samba-ad ]]; then
+      echo "export FORWARDABLE_AD_DELEGATION='$AD_DELEGATION'"
+      echo "export FORWARDABLE_AD_NETNS='$AD_NETNS'"
+      echo "export FORWARDABLE_AD_SMB_CONF='$(ad_smb_conf)'"
+      echo "export FORWARDABLE_RBCD_KEYTAB='$DIR/keytabs/rbcd.keytab'"
+    fi
     if [[ "$KDB" == ldap ]]; then
       echo "export FORWARDABLE_S4U_PROBE_KEYTAB='$DIR/keytabs/s4u-probe.keytab'"
       echo "export FORWARDABLE_LDAP_URL='ldap://127.0.0.1:$LDAP_PORT/'"
@@ -495,6 +519,10 @@ write_state() {
     echo "S_KDB='$KDB'"; echo "S_REALM='$REALM'"; echo "S_PORT_BASE='$PORT_BASE'"; echo "S_APP_PORT='$APP_PORT'"
     echo "MASTER_PASSWORD='$MASTER_PASSWORD'"; echo "LDAP_ADMIN_PASSWORD='$LDAP_ADMIN_PASSWORD'"
     echo "LDAP_READER_PASSWORD='${LDAP_READER_PASSWORD:-}'"
+    if [[ "$KDB" == samba-ad ]]; then
+      echo "S_AD_DELEGATION='$AD_DELEGATION'"; echo "S_AD_HOST_IP='$AD_HOST_IP'"; echo "S_AD_NS_IP='$AD_NS_IP'"
+      echo "AD_ADMIN_PASSWORD='${AD_ADMIN_PASSWORD:-}'"
+    fi
     local u var; for u in "${USERS[@]}"; do var="PW_${u^^}"; echo "PW_${u^^}='${!var}'"; done
   } >"$STATE.tmp"
   chmod 0600 "$STATE.tmp"; mv "$STATE.tmp" "$STATE"
@@ -531,13 +559,14 @@ cmd_up() {
     say "restarting the stopped daemons of $DIR"
     stop_all
     [[ "$KDB" == ldap ]] && start_slapd
-    start_kdc
+    if [[ "$KDB" == samba-ad ]]; then ad_start; else start_kdc; fi
     start_postgres
     say "realm $REALM ($KDB) is up again"
     return 0
   fi
+  [[ "$KDB" == samba-ad ]] && ad_require_root
   local p
-  for p in "$KDC_PORT" "$PG_PORT" $([[ "$KDB" == ldap ]] && echo "$LDAP_PORT"); do
+  for p in $([[ "$KDB" == samba-ad ]] || echo "$KDC_PORT") "$PG_PORT" $([[ "$KDB" == ldap ]] && echo "$LDAP_PORT"); do
     port_busy "$p" && die "port $p on 127.0.0.1 is in use; pick another --port-base"
   done
   local t0=$SECONDS
@@ -551,26 +580,32 @@ cmd_up() {
   write_kdc_conf
   chmod 0755 "$DIR"; chown -R "$RUN_AS" "$DIR"/{kdc,keytabs,pg,run,rcache,log,ldap}
   chmod 0700 "$DIR"/{kdc,pg,ldap}; chmod 0700 "$DIR/rcache"
-  if [[ "$KDB" == ldap ]]; then
+  if [[ "$KDB" == samba-ad ]]; then
+    AD_ADMIN_PASSWORD="$(random_secret)"
+    mkdir -p "$DIR/samba"; chmod 0700 "$DIR/samba"
+    ad_up
+  elif [[ "$KDB" == ldap ]]; then
     start_slapd
     create_ldap_kdb
   else
     as_user $(krb_env) kdb5_util -r "$REALM" create -s -P "$MASTER_PASSWORD" >>"$DIR/log/kdb.log" 2>&1 \
       || { tail -n 20 "$DIR/log/kdb.log" >&2; die "kdb5_util create failed"; }
   fi
-  create_principals
-  if [[ "$KDB" == ldap ]]; then allow_constrained_delegation; create_ldap_groups; fi
+  if [[ "$KDB" != samba-ad ]]; then
+    create_principals
+    if [[ "$KDB" == ldap ]]; then allow_constrained_delegation; create_ldap_groups; fi
+  fi
   # Keytabs: owned by the daemon user, readable by nobody else; root (tests, demo) reads anyway.
   chmod 0600 "$DIR"/keytabs/*.keytab
   chmod 0755 "$DIR/keytabs"
-  start_kdc
+  [[ "$KDB" == samba-ad ]] || start_kdc
   create_cluster
   start_postgres
   create_roles
   write_state
   write_env
   trap - EXIT
-  say "realm $REALM ($KDB KDB) up in $((SECONDS - t0)) s: KDC 127.0.0.1:$KDC_PORT, PostgreSQL localhost:$PG_PORT, dir $DIR"
+  say "realm $REALM ($KDB KDB) up in $((SECONDS - t0)) s: KDC $KDC_ADDR, PostgreSQL localhost:$PG_PORT, dir $DIR"
 }
 
 stop_all() {
@@ -580,6 +615,8 @@ stop_all() {
     as_user $(pg_env) "$PG_BIN/pg_ctl" -D "$DIR/pg/data" -m fast -w -t 20 stop >/dev/null 2>&1 || true
   fi
   while read -r name f; do stop_pid "$f" "$name"; done < <(daemons)
+  [[ "$KDB" == samba-ad ]] && ad_netns_down
+  return 0
 }
 
 cmd_down() {

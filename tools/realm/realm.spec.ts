@@ -186,3 +186,52 @@ describe('a second realm beside the first, and down', () => {
     }
   });
 });
+
+describe('realm with a Samba AD DC (--kdc samba-ad)', () => {
+  let realm: RealmEnv;
+  let alice: TicketCache;
+
+  beforeAll(() => {
+    realm = ensureRealm('samba-ad');
+    alice = kinit(realm, 'alice');
+  });
+  afterAll(() => alice?.destroy());
+
+  it('env prints the upper-case AD realm and a krb5.conf whose KDC is the namespace end of its veth pair', () => {
+    const env = execFileSync('bash', [realmTool, 'env', '--dir', realm.dir], { encoding: 'utf8' });
+    expect(env).toContain("export FORWARDABLE_REALM='AD.TEST'");
+    expect(env).toContain("export FORWARDABLE_KDB='samba-ad'");
+    expect(env).toContain(`export KRB5_CONFIG='${realm.dir}/krb5.conf'`);
+    const conf = readFileSync(realm.krb5Config, 'utf8');
+    expect(conf).toContain('default_realm = AD.TEST');
+    expect(conf).toContain(`kdc = ${realm.kdc}`);
+    expect(realm.kdc).toMatch(/^10\.251\.\d+\.\d+:88$/);
+    // Samba (and its LDAP port 389) lives in the realm's own namespace, never on the host.
+    const netns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+    expect(netns).toContain(realm.vars.FORWARDABLE_AD_NETNS);
+    const hostListeners = execFileSync('ss', ['-ltnH'], { encoding: 'utf8' });
+    expect(hostListeners).not.toContain(`${realm.kdc.split(':')[0]}:389`);
+    const status = execFileSync('bash', [realmTool, 'status', '--dir', realm.dir], { encoding: 'utf8' });
+    expect(status).toMatch(/samba running, pid \d+/);
+    expect(status).toMatch(/postgres running, pid \d+/);
+  });
+
+  it('exports AES keys for the service accounts and PostgreSQL trusts the AD-exported postgres keytab', () => {
+    for (const keytab of [realm.httpKeytab, realm.postgresKeytab]) {
+      const kl = runWithRealm(realm, 'klist', ['-ke', keytab]);
+      expect(kl.stdout).toMatch(/aes256-cts-hmac-sha1-96/);
+    }
+    const r = psqlAs(realm, 'alice', alice, 'SELECT current_user');
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('alice');
+    const bob = psqlAs(realm, 'bob', alice, 'SELECT current_user');
+    expect(bob.stderr).toMatch(/GSSAPI authentication failed for user "bob"/);
+  });
+
+  it('lets HTTP/localhost delegate both ways: trusted for delegation and allowed to postgres/localhost only', () => {
+    const show = execFileSync('samba-tool', ['delegation', 'show', 'svc-http', '-s', realm.vars.FORWARDABLE_AD_SMB_CONF], { encoding: 'utf8' });
+    expect(show).toContain('UF_TRUSTED_FOR_DELEGATION: True');
+    expect(show).toContain('msDS-AllowedToDelegateTo: postgres/localhost');
+    expect(show).not.toContain('other/localhost');
+  });
+});

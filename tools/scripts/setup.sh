@@ -12,7 +12,9 @@ log() { echo "setup: $*" >&2; }
 # packages' own system daemons from starting). The tests add Debian's Chromium (driven by
 # playwright-core; never a downloaded browser) and redis-server (started by the tests on their
 # own port; the machine's Redis is never used) and docker-compose (to validate docker-compose.yml).
-FORWARDABLE_EXTRA_PACKAGES="chromium redis-server docker-compose" bash tools/realm/realm.sh packages
+# The interoperability matrix adds Firefox ESR and the Samba AD DC packages (FORWARDABLE_WITH_SAMBA;
+# their system daemons are kept from starting like the others').
+FORWARDABLE_WITH_SAMBA=1 FORWARDABLE_EXTRA_PACKAGES="chromium redis-server docker-compose firefox-esr" bash tools/realm/realm.sh packages
 
 # npm dependencies: `npm ci` when node_modules is missing or was installed from another lockfile.
 stamp=node_modules/.forwardable-lockfile.sha256

@@ -26,7 +26,7 @@ source "$DIR/realm.env"
 RUN="$FORWARDABLE_REALM_DIR/app"
 mkdir -p "$RUN"
 PORT="${PORT:-$FORWARDABLE_PORT}"
-DELEGATION="${DELEGATION:-$([[ "$FORWARDABLE_KDB" == ldap ]] && echo constrained || echo unconstrained)}"
+DELEGATION="${DELEGATION:-$([[ "$FORWARDABLE_KDB" == db2 ]] && echo unconstrained || echo constrained)}"
 
 stop_api() {
   if [[ -f "$RUN/api.pid" ]]; then

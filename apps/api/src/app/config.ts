@@ -91,6 +91,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
   if (servicePrincipal && !/^HTTP\/[^@/\s]+@[^@\s]+$/.test(servicePrincipal)) {
     problems.push(`FORWARDABLE_SERVICE_PRINCIPAL=${servicePrincipal} must look like HTTP/<host name in the URL>@REALM`);
   }
+  // Realm names are case-sensitive and, by convention (and always in Active Directory, where the
+  // realm is the DNS domain in capitals), upper case: ad.test is not AD.TEST, and the keytab and
+  // tickets say AD.TEST.
+  const serviceRealm = servicePrincipal?.split('@')[1];
+  if (serviceRealm && serviceRealm !== serviceRealm.toUpperCase()) {
+    problems.push(`FORWARDABLE_SERVICE_PRINCIPAL=${servicePrincipal}: the realm must be written in upper case (${servicePrincipal.replace(/@[^@]*$/, `@${serviceRealm.toUpperCase()}`)}); Active Directory's realm is its DNS domain in capitals`);
+  }
+  for (const r of (str('FORWARDABLE_ALLOWED_REALMS') ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+    if (r !== r.toUpperCase()) problems.push(`FORWARDABLE_ALLOWED_REALMS: realm ${r} must be written in upper case (${r.toUpperCase()})`);
+  }
   const krb5Config = str('FORWARDABLE_KRB5_CONFIG', str('KRB5_CONFIG'));
   file('FORWARDABLE_KRB5_CONFIG', krb5Config, 'point it at the krb5.conf that names your realm and KDCs');
   const delegation = str('FORWARDABLE_DELEGATION', 'constrained');

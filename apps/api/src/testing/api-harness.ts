@@ -30,7 +30,7 @@ export function envFor(realm: RealmEnv, extra: Record<string, string> = {}): Rec
     FORWARDABLE_SERVICE_PRINCIPAL: realm.servicePrincipal,
     FORWARDABLE_KRB5_CONFIG: realm.krb5Config,
     FORWARDABLE_RCACHE_DIR: realm.rcacheDir,
-    FORWARDABLE_DELEGATION: realm.kdb === 'ldap' ? 'constrained' : 'unconstrained',
+    FORWARDABLE_DELEGATION: realm.kdb === 'db2' ? 'unconstrained' : 'constrained',
     FORWARDABLE_PG_HOST: 'localhost',
     FORWARDABLE_PG_HOSTADDR: '127.0.0.1',
     FORWARDABLE_PG_PORT: String(realm.pg.port),

@@ -248,7 +248,7 @@ function classify(s: GssStatus & { minorKind?: string }, ctx: FailureContext): {
     return { code: 'ERR_GSS_KEY_VERSION_MISMATCH', hint: `the ticket was not encrypted with the key in ${keytab}: the keytab is stale or from another realm; re-export it from the realm's KDC` };
   }
   if (minor === K.BADOPTION || has(/KDC can't fulfill requested option/i)) {
-    return { code: 'ERR_GSS_DELEGATION_REFUSED', hint: `the KDC refused the request for ${target}: the service is not allowed to delegate to it (krbAllowedToDelegateTo / AD constrained delegation list), or the user's ticket is not forwardable; ask the user to sign in again with a forwardable ticket or have the realm admin allow this target` };
+    return { code: 'ERR_GSS_DELEGATION_REFUSED', hint: `the KDC refused the request for ${target}: the service is not allowed to delegate to it (krbAllowedToDelegateTo / AD constrained delegation list; MIT's DB2 KDB cannot do S4U2proxy at all: use the LDAP KDB or unconstrained delegation), or the user's ticket is not forwardable; ask the user to sign in again with a forwardable ticket or have the realm admin allow this target` };
   }
   if (minor === K.S_PRINCIPAL_UNKNOWN || has(/Server .* not found in Kerberos database|Server not found in Kerberos database/i)) {
     return { code: 'ERR_GSS_SERVER_NOT_FOUND', hint: `no such service principal for ${ctx.target ?? ctx.principal ?? 'the service'}: check the name (use the host name in the SPN, e.g. postgres@localhost, not an IP address) and that the principal exists in the realm` };

@@ -10,8 +10,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-/** Which KDB the realm uses: `db2` (unconstrained delegation only) or `ldap` (S4U2proxy too). */
-export type RealmKdb = 'db2' | 'ldap';
+/**
+ * Which KDC the realm runs: MIT with the `db2` KDB (unconstrained delegation only) or the `ldap`
+ * KDB (S4U2proxy too), or a Samba 4 Active Directory DC, `samba-ad` (both; root only, since it runs
+ * in a network namespace: see tools/realm/samba-ad.sh).
+ */
+export type RealmKdb = 'db2' | 'ldap' | 'samba-ad';
 
 /** The demo users every realm has. */
 export type RealmUser = 'alice' | 'bob' | 'carol' | 'dbadmin';
@@ -46,10 +50,14 @@ const realmTool = join(repoRoot, 'tools/realm/realm.sh');
  */
 export const testPortBase = Number(process.env.FORWARDABLE_TEST_PORT_BASE ?? 17600);
 
-/** Fixed test realms: one per KDB, on port bases no demo uses. */
+/**
+ * Fixed test realms: one per KDC, on port bases no demo uses. The AD realm's KDC is on port 88 of
+ * its own network namespace; only its PostgreSQL (+2) and app port (+3) come from the base.
+ */
 export const testRealms: Record<RealmKdb, { dir: string; portBase: number }> = {
   db2: { dir: join(repoRoot, 'tmp/realms/test-db2'), portBase: testPortBase },
   ldap: { dir: join(repoRoot, 'tmp/realms/test-ldap'), portBase: testPortBase + 100 },
+  'samba-ad': { dir: join(repoRoot, 'tmp/realms/test-ad'), portBase: testPortBase + 300 },
 };
 
 function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}) {
@@ -110,16 +118,17 @@ export function readRealm(dir: string): RealmEnv {
 
 /**
  * Start the realm (if it is not running) and return its environment.
- * @param kdb - `db2` or `ldap`; each has its own fixed test directory and ports.
+ * @param kdb - `db2`, `ldap` or `samba-ad`; each has its own fixed test directory and ports.
  * @param opts - another directory / port base / realm name, for a second realm beside the first.
  */
 export function ensureRealm(kdb: RealmKdb, opts: { dir?: string; portBase?: number; realm?: string } = {}): RealmEnv {
   const dir = opts.dir ?? testRealms[kdb].dir;
   const portBase = opts.portBase ?? testRealms[kdb].portBase;
-  const args = [realmTool, 'up', '--quiet', '--dir', dir, '--kdb', kdb, '--port-base', String(portBase)];
+  const flavour = kdb === 'samba-ad' ? ['--kdc', 'samba-ad'] : ['--kdb', kdb];
+  const args = [realmTool, 'up', '--quiet', '--dir', dir, ...flavour, '--port-base', String(portBase)];
   if (opts.realm) args.push('--realm', opts.realm);
   const r = run('bash', args);
-  if (r.status !== 0) fail(`npm run realm -- up --kdb ${kdb} --dir ${dir}`, r);
+  if (r.status !== 0) fail(`npm run realm -- up ${flavour.join(' ')} --dir ${dir}`, r);
   return readRealm(dir);
 }
 

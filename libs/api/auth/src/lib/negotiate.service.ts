@@ -113,6 +113,17 @@ export class NegotiateService implements OnModuleInit, OnApplicationShutdown {
         case 'ERR_GSS_MECH_REFUSED':
           return new NegotiateChallenge('NTLM_OFFERED', 'the browser offered a mechanism other than Kerberos', HINT_NTLM, { cause: err });
         case 'ERR_GSS_KEYTAB_NO_KEY':
+          // MIT says only "No key table entry found": either the name or the encryption type has
+          // no key. Active Directory issues RC4 tickets (and RC4-only keytabs) to accounts without
+          // msDS-SupportedEncryptionTypes, and AES tickets to those with it.
+          return new NegotiateChallenge(
+            'WRONG_SERVICE',
+            'the server has no key for this ticket: wrong service name or encryption type mismatch',
+            `Use the host name of ${this.options.servicePrincipal} in the URL. If it is right, the keytab lacks a key of the ticket's encryption type ` +
+              '(klist -ke <keytab> lists them): give the service account AES keys (Active Directory: msDS-SupportedEncryptionTypes = 24, ' +
+              'then reset its password and export the keytab again with AES256/AES128 keys, e.g. ktpass /crypto AES256-SHA1 or msktutil --enctypes 24).',
+            { cause: err },
+          );
         case 'ERR_GSS_KEY_VERSION_MISMATCH':
           return new NegotiateChallenge(
             'WRONG_SERVICE',

@@ -40,6 +40,18 @@ export class SessionService implements OnApplicationShutdown {
     const at = principal.lastIndexOf('@');
     const name = at > 0 ? principal.slice(0, at) : '';
     const realm = at > 0 ? principal.slice(at + 1) : '';
+    // An enterprise name (RFC 6806: `alice\@ad.test@AD.TEST`) means the user signed in with their
+    // userPrincipalName and the KDC was not asked to canonicalise it: neither the API nor
+    // PostgreSQL can map it to a role, so say how to get a ticket in the account's own name.
+    if (name.includes('@')) {
+      const upn = name.replace(/\\@/g, '@');
+      throw new ApiException(
+        403,
+        'REALM_REFUSED',
+        `${principal} is an enterprise name (userPrincipalName ${upn}), not the account's own principal`,
+        `Get a ticket in the account's name: kinit -C -E ${upn} (canonicalise; Windows always does) or kinit <account>@${realm}.`,
+      );
+    }
     if (!name || name.includes('/')) {
       throw new ApiException(403, 'REALM_REFUSED', `${principal} is not a user principal`, 'Sign in as a person, not as a service.');
     }
