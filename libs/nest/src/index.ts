@@ -15,11 +15,13 @@ export {
   ForwardableModule,
   LOGIN_LIMITS,
   FORWARDABLE_OPTIONS,
+  ForwardableConfigurableModule,
   type ForwardableModuleOptions,
 } from './lib/forwardable.module';
 export { type AuthOptions, type PasswordLoginOptions, AUTH_OPTIONS } from './lib/auth/options';
 export { Public, CurrentUser, IS_PUBLIC } from './lib/auth/decorators';
 export { type AuthUser, SessionService } from './lib/auth/session.service';
+export { GroupsService } from './lib/auth/groups.service';
 export { MemorySessionStore, type SessionStore, type SessionData } from './lib/auth/session-store';
 export { RedisSessionStore } from './lib/auth/redis-session-store';
 export { CredentialVault } from './lib/auth/credential-vault';
@@ -36,7 +38,11 @@ export {
   type UserDataSourceCounters,
 } from './lib/db/user-data-sources';
 export { UserDataSourcesModule } from './lib/db/user-data-sources.module';
-export { type UserDataSourcesOptions, MODULE_OPTIONS_TOKEN as USER_DATA_SOURCES_OPTIONS } from './lib/db/options';
+export {
+  type UserDataSourcesOptions,
+  MODULE_OPTIONS_TOKEN as USER_DATA_SOURCES_OPTIONS,
+  ConfigurableModuleClass as UserDataSourcesConfigurableModule,
+} from './lib/db/options';
 export {
   CSRF_HEADER,
   CSRF_VALUE,

@@ -28,6 +28,7 @@ export interface ForwardableModuleOptions extends AuthOptions {
   database: UserDataSourcesOptions;
 }
 
+/** The base class `ConfigurableModuleBuilder` made for {@link ForwardableModule} (its `forRoot` / `forRootAsync`). */
 export const {
   ConfigurableModuleClass: ForwardableConfigurableModule,
   MODULE_OPTIONS_TOKEN: FORWARDABLE_OPTIONS,

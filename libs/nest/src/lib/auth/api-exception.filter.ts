@@ -18,8 +18,8 @@ const STATUS_CODES: Record<number, ApiErrorCode> = {
 };
 
 /**
- * Every error becomes a JSON {@link ApiError}. Auth failures are 401 with `WWW-Authenticate:
- * Negotiate` so the browser can sign in again; the database's own permission errors are 403 with
+ * Every error becomes a JSON {@link ApiError}. Auth failures are 401 with
+ * `WWW-Authenticate: Negotiate` so the browser can sign in again; the database's own permission errors are 403 with
  * its message; unknown errors are a 500 whose details stay in the log (never tokens or keys).
  */
 @Catch()

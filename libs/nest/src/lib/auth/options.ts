@@ -55,7 +55,7 @@ export interface AuthOptions {
     bindPassword: string;
     /** Where groups (groupOfNames) live. Default: baseDn. */
     groupsBaseDn?: string;
-    /** DN of a principal's entry, with {principal}, {realm}, {base}. Default: MIT's LDAP KDB layout. */
+    /** DN of a principal's entry, with `{principal}`, `{realm}`, `{base}`. Default: MIT's LDAP KDB layout. */
     memberDn?: string;
   };
   passwordLogin?: PasswordLoginOptions;

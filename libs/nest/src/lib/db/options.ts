@@ -29,5 +29,6 @@ export interface UserDataSourcesOptions {
   connectTimeoutMs?: number;
 }
 
+/** `forRoot` / `forRootAsync` of `UserDataSourcesModule`, and the injection token of its options. */
 export const { ConfigurableModuleClass, MODULE_OPTIONS_TOKEN, OPTIONS_TYPE, ASYNC_OPTIONS_TYPE } =
   new ConfigurableModuleBuilder<UserDataSourcesOptions>().setClassMethodName('forRoot').build();

@@ -51,7 +51,7 @@ interface Entry {
  *
  * Pools are created on first use and reused for the session; bounded by a cap on users (least
  * recently used closed first) and on total connections; closed when idle, when the credential
- * expires, on {@link release} (logout) and at shutdown. Two simultaneous first requests of one
+ * expires, on {@link UserDataSources.release} (logout) and at shutdown. Two simultaneous first requests of one
  * session create one pool, and no two sessions ever share one.
  */
 @Injectable()
@@ -60,7 +60,7 @@ export class UserDataSources implements OnApplicationShutdown {
   /** Map order is recency order: a used entry is moved to the end, so the first is the LRU. */
   private readonly entries = new Map<string, Entry>();
   private readonly opening = new Map<string, Promise<Entry>>();
-  /** Opens that passed {@link makeRoom} and hold a slot while they connect. */
+  /** Opens that passed `makeRoom` and hold a slot while they connect. */
   private readonly admitted = new Set<string>();
   /** Pools being closed: their connections still count against the caps until they are gone. */
   private closing = 0;
