@@ -21,12 +21,15 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [
-        ForwardableModule.forRoot({
-          keytab: config.keytab,
-          servicePrincipal: config.servicePrincipal,
-          delegation: config.delegation,
-          kerberos: { krb5Config: config.krb5Config, replayCacheDir: config.replayCacheDir },
-          database: { host: config.pg.host, hostaddr: config.pg.hostaddr, port: config.pg.port, database: config.pg.database, entities },
+        // forRootAsync: how a real app reads validated configuration (ConfigService, a vault, ...).
+        ForwardableModule.forRootAsync({
+          useFactory: async () => ({
+            keytab: config.keytab,
+            servicePrincipal: config.servicePrincipal,
+            delegation: config.delegation,
+            kerberos: { krb5Config: config.krb5Config, replayCacheDir: config.replayCacheDir },
+            database: { host: config.pg.host, hostaddr: config.pg.hostaddr, port: config.pg.port, database: config.pg.database, entities },
+          }),
         }),
       ],
       controllers: [ReportsController, HealthController],
