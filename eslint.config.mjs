@@ -14,13 +14,17 @@ export const depConstraints = [
   { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'],
     bannedExternalImports: ['@nestjs/*', '@angular/*', 'typeorm', 'pg', 'rxjs'] },
   { sourceTag: 'scope:tools', onlyDependOnLibsWithTags: ['scope:tools', 'scope:api', 'scope:shared'] },
-  { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:feature', 'type:data-access', 'type:ui', 'type:util', 'type:native'] },
-  { sourceTag: 'type:feature', onlyDependOnLibsWithTags: ['type:feature', 'type:data-access', 'type:ui', 'type:util', 'type:native'] },
-  { sourceTag: 'type:data-access', onlyDependOnLibsWithTags: ['type:data-access', 'type:util', 'type:native'] },
+  { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:feature', 'type:data-access', 'type:package', 'type:ui', 'type:util', 'type:native'] },
+  { sourceTag: 'type:feature', onlyDependOnLibsWithTags: ['type:feature', 'type:data-access', 'type:package', 'type:ui', 'type:util', 'type:native'] },
+  { sourceTag: 'type:data-access', onlyDependOnLibsWithTags: ['type:data-access', 'type:package', 'type:util', 'type:native'] },
+  // Published packages (@forwardable/nest): generic building blocks, never the file browser's code.
+  { sourceTag: 'type:package', onlyDependOnLibsWithTags: ['type:package', 'type:util', 'type:native'] },
+  // examples/: written only against the published packages (their tests run on the packed tarballs).
+  { sourceTag: 'type:example', onlyDependOnLibsWithTags: ['type:package', 'type:util', 'type:native'] },
   { sourceTag: 'type:ui', onlyDependOnLibsWithTags: ['type:ui', 'type:util'] },
   { sourceTag: 'type:util', onlyDependOnLibsWithTags: ['type:util', 'type:native'] },
   { sourceTag: 'type:native', onlyDependOnLibsWithTags: ['type:util'] },
-  { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:util', 'type:native', 'type:data-access', 'type:testing'] },
+  { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:util', 'type:native', 'type:data-access', 'type:package', 'type:testing'] },
 ];
 
 export default [

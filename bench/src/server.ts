@@ -20,9 +20,10 @@ import { createServer, IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { DataSource, QueryRunner } from 'typeorm';
 import { AcceptorContext, acquireServiceCredential, Credential, decodeNegotiateToken } from '@forwardable/gssapi';
-import { schemaEntities, UserDataSources } from '@forwardable/api/db';
+import { schemaEntities } from '@forwardable/api/db';
+import { UserDataSources } from '@forwardable/nest';
 import { FilesService } from '@forwardable/api/files';
-import type { AuthUser, UserDb } from '@forwardable/api/auth';
+import type { AuthUser, UserDb } from '@forwardable/nest';
 import { env, kerberos } from './common';
 
 type Row = Record<string, unknown>;

@@ -1,6 +1,7 @@
 {
-  # Built by the Nx target `gssapi:build-native` (node-gyp rebuild --nodedir=/usr), never by an
-  # npm install script: npm 11 skips those, and Nx caches the output (build/Release/gssapi.node).
+  # In the workspace: built by the Nx target `gssapi:build-native` (node-gyp rebuild --nodedir=/usr),
+  # cached by Nx. As the published @forwardable/gssapi: built from source by its `install` script
+  # (npm 11 asks projects to approve it: `npm install-scripts approve @forwardable/gssapi`).
   "targets": [
     {
       "target_name": "gssapi",

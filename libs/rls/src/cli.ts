@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * `forwardable-rls`: introspect, preview, generate, apply and revert row-level security from the
  * command line. Run it with ts-node (or `npx nx run rls:cli -- <args>`):
@@ -13,7 +14,6 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Client as PgClient } from 'pg';
-import { DataSource } from 'typeorm';
 import { Credential } from '@forwardable/gssapi';
 import { gssapiClientConfig } from '@forwardable/pg-gssapi';
 import {
@@ -22,7 +22,7 @@ import {
   fileBrowserMapping,
   introspect,
   migrationFileName,
-  modelFromEntities,
+  modelFromEntityClasses,
   parseMapping,
   planPolicies,
   renderMigration,
@@ -136,10 +136,7 @@ async function entityModel(modulePath: string, exportName: string | undefined, s
   const picked = exportName ? mod[exportName] : Object.values(mod).filter((v) => typeof v === 'function');
   const entities = (Array.isArray(picked) ? picked : [picked]) as (new () => unknown)[];
   if (!entities.length || entities.some((e) => typeof e !== 'function')) throw new Error(`${modulePath}${exportName ? ` export ${exportName}` : ''} has no entity classes`);
-  const ds = new DataSource({ type: 'postgres', entities });
-  // The metadata TypeORM builds in initialize(), without connecting.
-  await (ds as unknown as { buildMetadatas(): Promise<void> }).buildMetadatas();
-  return modelFromEntities(ds, { schema });
+  return modelFromEntityClasses(entities, { schema });
 }
 
 async function withModel<T>(args: Args, mapping: RlsMapping, work: (model: DatabaseModel) => T): Promise<T> {

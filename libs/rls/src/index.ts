@@ -4,7 +4,7 @@
  * for every user connection (the reference paper's "managedb", §3.6-3.7).
  * @packageDocumentation
  */
-export { introspect, modelFromEntities, type IntrospectOptions } from './lib/introspect';
+export { introspect, modelFromEntities, modelFromEntityClasses, type IntrospectOptions } from './lib/introspect';
 export type { DatabaseModel, TableModel, ColumnModel, ForeignKeyModel, PermissionCandidate, PolicyModel } from './lib/model';
 export {
   parseMapping,

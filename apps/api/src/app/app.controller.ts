@@ -1,5 +1,5 @@
 import { Controller, Get } from '@nestjs/common';
-import { Public } from '@forwardable/api/auth';
+import { Public } from '@forwardable/nest';
 
 /** Liveness of the API process itself; says nothing about the user or the database. */
 @Controller()

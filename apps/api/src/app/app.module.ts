@@ -1,7 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { ServeStaticModule } from '@nestjs/serve-static';
-import { ForwardableAuthModule, RedisSessionStore } from '@forwardable/api/auth';
-import { schemaEntities, UserDataSourcesModule } from '@forwardable/api/db';
+import { ForwardableModule, RedisSessionStore } from '@forwardable/nest';
+import { schemaEntities } from '@forwardable/api/db';
 import { FilesModule } from '@forwardable/api/files';
 import { RlsAdminModule } from '@forwardable/api/rls-admin';
 import { AppController } from './app.controller';
@@ -15,18 +15,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [
-        UserDataSourcesModule.forRoot({
-          host: config.pg.host,
-          hostaddr: config.pg.hostaddr,
-          port: config.pg.port,
-          database: config.pg.database,
-          entities: schemaEntities,
-          maxUsers: config.pg.maxUsers,
-          connectionsPerUser: config.pg.connectionsPerUser,
-          maxConnections: config.pg.maxConnections,
-          allowedRealms: config.allowedRealms,
-        }),
-        ForwardableAuthModule.forRoot({
+        ForwardableModule.forRoot({
           keytab: config.keytab,
           servicePrincipal: config.servicePrincipal,
           delegation: config.delegation,
@@ -40,6 +29,17 @@ export class AppModule {
           ldap: config.ldap,
           sessionStore: config.redisUrl ? new RedisSessionStore(config.redisUrl) : undefined,
           passwordLogin: { enabled: config.passwordLogin, verifyKdc: config.verifyKdc },
+          database: {
+            host: config.pg.host,
+            hostaddr: config.pg.hostaddr,
+            port: config.pg.port,
+            database: config.pg.database,
+            entities: schemaEntities,
+            maxUsers: config.pg.maxUsers,
+            connectionsPerUser: config.pg.connectionsPerUser,
+            maxConnections: config.pg.maxConnections,
+            allowedRealms: config.allowedRealms,
+          },
         }),
         FilesModule,
         RlsAdminModule,

@@ -4,7 +4,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { CredentialVault } from '@forwardable/api/auth';
+import { CredentialVault } from '@forwardable/nest';
 import { ensureRealm, ensureRogueRealm, kinit, RealmEnv, realmProcessEnv, repoRoot, runWithRealmAsync, testPortBase, TicketCache } from '@forwardable/testing/realm';
 import { useRealm } from '@forwardable/testing/delegation';
 import { CSRF_HEADER, CSRF_VALUE } from '@forwardable/shared/contracts';

@@ -1,7 +1,6 @@
 import { Controller, Get, Header, OnModuleInit } from '@nestjs/common';
 import { Counter, Gauge, Registry } from 'prom-client';
-import { AuthMetrics, CredentialVault, Public } from '@forwardable/api/auth';
-import { UserDataSources } from '@forwardable/api/db';
+import { AuthMetrics, CredentialVault, Public, UserDataSources } from '@forwardable/nest';
 
 /**
  * `GET /api/metrics`: Prometheus text format. Negotiations, failures by reason, password sign-ins,

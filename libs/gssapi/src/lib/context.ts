@@ -243,8 +243,8 @@ export interface InitiateResult {
 
 /**
  * The initiator side of a security context to a target service, with a chosen credential
- * (used by libs/pg-gssapi: AuthenticationGSS -> step() -> 'p' message -> AuthenticationGSSContinue
- * -> step(token)). The first step may talk to the KDC (service ticket, S4U2proxy); it runs on
+ * (used by libs/pg-gssapi: AuthenticationGSS, then `step()`, then a 'p' message, then
+ * AuthenticationGSSContinue, then `step(token)`). The first step may talk to the KDC (service ticket, S4U2proxy); it runs on
  * the libuv pool.
  */
 export class InitiatorContext {

@@ -60,7 +60,7 @@ export class GssError extends Error implements GssStatus {
   readonly majorText: string;
   readonly minorText: string;
 
-  /** @internal Use {@link toGssError}; subclasses fix `code`. */
+  /** @internal Use `toGssError`; subclasses fix `code`. */
   constructor(code: GssErrorCode, hint: string, status: GssStatus, options?: { cause?: unknown }) {
     const library = status.minorText ? `${status.majorText}: ${status.minorText}` : status.majorText;
     super(`${hint} [${status.routine}: ${library}]`, options);

@@ -301,8 +301,10 @@ function parseErrorFields(body: Buffer): ServerErrorFields {
  * authenticates with `credential`.
  *
  * @example
+ * ```ts
  * const pool = new pg.Pool({ host: 'localhost', port: 5432, database: 'app', user: 'alice',
  *   stream: gssapiStream({ credential }) });
+ * ```
  */
 export function gssapiStream(opts: GssapiStreamOptions): () => GssapiStream {
   if (!opts || !opts.credential) throw new TypeError('gssapiStream needs { credential }: the user\'s Kerberos credential');

@@ -6,7 +6,7 @@
  * managedb (§4.2.1), a role with no privilege on a table does not see it: tables are listed only
  * when `has_table_privilege` grants the caller something, as `information_schema.tables` does.
  */
-import type { DataSource } from 'typeorm';
+import { DataSource } from 'typeorm';
 import { assertIdentifier } from './quote';
 import { DatabaseModel, deriveCandidates, ForeignKeyModel, PolicyModel, TableModel } from './model';
 import { Queryable, queryRows } from './queryable';
@@ -101,7 +101,7 @@ const TEXT_TYPES = new Set(['text', 'character varying', 'character', 'varchar',
  * connection: for generating a migration before the tables exist. RLS flags, existing policies,
  * table owners and roles are unknown (`null` / empty) in such a model. The data source must have
  * built its metadata (after `initialize()`, or `buildMetadatas()` in tests).
- * @param opts.schema - schema of entities that do not name one; default `public`.
+ * @param opts - `schema`: schema of entities that do not name one; default `public`.
  */
 export function modelFromEntities(dataSource: Pick<DataSource, 'entityMetadatas' | 'driver'>, opts: IntrospectOptions = {}): DatabaseModel {
   const schema = opts.schema ?? 'public';
@@ -128,4 +128,17 @@ export function modelFromEntities(dataSource: Pick<DataSource, 'entityMetadatas'
       owner: null,
     }));
   return { database: null, schema, source: 'entities', currentUser: null, roles: null, tables: deriveCandidates(tables, schema) };
+}
+
+/**
+ * {@link modelFromEntities} for entity classes: builds TypeORM's metadata for them without
+ * connecting to a database (what `forwardable-rls generate --entities` does).
+ * @param entities - the TypeORM entity classes of the tables to map.
+ * @param opts - `schema`: schema of entities that do not name one; default `public`.
+ */
+export async function modelFromEntityClasses(entities: readonly (abstract new (...args: never[]) => unknown)[], opts: IntrospectOptions = {}): Promise<DatabaseModel> {
+  const ds = new DataSource({ type: 'postgres', entities: [...entities] as unknown as (new () => unknown)[] });
+  // The metadata TypeORM builds in initialize(), without connecting (buildMetadatas is not public API).
+  await (ds as unknown as { buildMetadatas(): Promise<void> }).buildMetadatas();
+  return modelFromEntities(ds, opts);
 }

@@ -9,7 +9,7 @@ import { Credential } from '@forwardable/gssapi';
 import { ensureRealm, kinit, RealmEnv, repoRoot, runWithRealm, superuserSql } from '@forwardable/testing/realm';
 import { delegatedCredential, DelegationMode, useRealm } from '@forwardable/testing/delegation';
 import { PgAuthError } from '@forwardable/pg-gssapi';
-import { CredentialExpiredError, UserDataSources, UserDataSourcesModule, UserDataSourcesOptions } from '../index';
+import { CredentialExpiredError, UserDataSources, UserDataSourcesModule, UserDataSourcesOptions } from '@forwardable/nest';
 import { runMigrations, schemaEntities, File } from '../index';
 
 /** Backends of our application (`application_name = forwardable`) per role, as the superuser sees them. */

@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post, Query } from '@nestjs/common';
-import { AuthUser, CurrentUser } from '@forwardable/api/auth';
+import { AuthUser, CurrentUser } from '@forwardable/nest';
 import type { DirectoryDto, FileDto, ListingResponse, PermissionDto, SearchResponse, TreeResponse } from '@forwardable/shared/contracts';
 import { CreateDirectoryDto, CreateFileDto, GrantDto, ListingQuery, SearchQuery, UpdateFileDto } from './dto';
 import { FilesService } from './files.service';

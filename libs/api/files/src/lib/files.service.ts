@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
-import { ApiException, AuthUser, UserDb } from '@forwardable/api/auth';
+import { ApiException, AuthUser, UserDb } from '@forwardable/nest';
 import type { DirectoryDto, FileDto, FileSummaryDto, ListingResponse, PermissionDto, SearchResponse, TreeResponse } from '@forwardable/shared/contracts';
 
 type Row = Record<string, unknown>;

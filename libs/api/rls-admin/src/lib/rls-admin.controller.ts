@@ -1,7 +1,7 @@
 import { Body, Controller, Get, HttpCode, Injectable, Post, CanActivate, ExecutionContext, UseGuards } from '@nestjs/common';
 import { Type } from 'class-transformer';
 import { IsArray, IsOptional, IsString, Length, ValidateNested, ArrayMaxSize, ArrayMinSize } from 'class-validator';
-import { ApiException, AuthUser, CurrentUser, UserDb } from '@forwardable/api/auth';
+import { ApiException, AuthUser, CurrentUser, UserDb } from '@forwardable/nest';
 import { applyPolicies, introspect, MappingValidationError, parseMapping, planOnDatabase, renderSql, RlsMapping, RlsUsageError } from '@forwardable/rls';
 import type { RlsApplyResponse, RlsModelsResponse, RlsPreviewResponse, RlsTargetResponse } from '@forwardable/shared/contracts';
 

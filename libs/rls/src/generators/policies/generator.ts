@@ -8,8 +8,7 @@
  */
 import { join, resolve } from 'node:path';
 import { Tree, workspaceRoot } from '@nx/devkit';
-import { DataSource } from 'typeorm';
-import { fileBrowserMapping, migrationFileName, modelFromEntities, parseMapping, planPolicies, renderMigration } from '../../index';
+import { fileBrowserMapping, migrationFileName, modelFromEntityClasses, parseMapping, planPolicies, renderMigration } from '../../index';
 
 /** Options of the `policies` generator (see schema.json). */
 export interface PoliciesGeneratorSchema {
@@ -31,11 +30,9 @@ export default async function policiesGenerator(tree: Tree, options: PoliciesGen
   const picked = options.export ? mod[options.export] : Object.values(mod).filter((v) => typeof v === 'function');
   const entities = (Array.isArray(picked) ? picked : [picked]) as (new () => unknown)[];
   if (!entities.length || entities.some((e) => typeof e !== 'function')) throw new Error(`${entitiesPath}${options.export ? ` export ${options.export}` : ''} has no entity classes`);
-  const ds = new DataSource({ type: 'postgres', entities });
-  await (ds as unknown as { buildMetadatas(): Promise<void> }).buildMetadatas();
 
   const timestamp = options.timestamp ?? Date.now();
-  const plan = planPolicies(mapping, modelFromEntities(ds, { schema: mapping.schema }));
+  const plan = planPolicies(mapping, await modelFromEntityClasses(entities, { schema: mapping.schema }));
   const file = join(options.directory ?? 'libs/api/db/src/migrations', migrationFileName({ timestamp }));
   if (tree.exists(file)) throw new Error(`${file} already exists`);
   tree.write(file, renderMigration(plan, { timestamp }));

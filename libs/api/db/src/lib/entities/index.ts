@@ -41,5 +41,5 @@ export class FilePermission {
   @ManyToOne(() => File, { onDelete: 'CASCADE' }) @JoinColumn({ name: 'file_id' }) file?: File;
 }
 
-/** Every entity of the schema, for `UserDataSourcesModule.forRoot({ entities })`. */
+/** Every entity of the schema, for `ForwardableModule.forRoot({ database: { entities } })`. */
 export const schemaEntities = [Directory, File, DirectoryPermission, FilePermission];

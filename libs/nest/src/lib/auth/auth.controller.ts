@@ -1,0 +1,79 @@
+import { Body, Controller, Get, HttpCode, Inject, Post, Req, Res, UseGuards, ValidationPipe } from '@nestjs/common';
+import { Throttle, ThrottlerGuard } from '@nestjs/throttler';
+import type { Request, Response } from 'express';
+import { IsString, Length } from 'class-validator';
+import { LoginResponse, MeResponse, SESSION_COOKIE } from '../contract';
+import { CurrentUser, Public } from './decorators';
+import { setSessionCookie } from './negotiate.strategy';
+import { AUTH_OPTIONS, AuthOptions } from './options';
+import { PasswordLoginService } from './password-login.service';
+import { AuthUser, SessionService } from './session.service';
+import { AuthMetrics } from './auth-metrics';
+import { ApiException } from './errors';
+
+/** `POST /api/auth/login` body. */
+export class LoginDto {
+  @IsString() @Length(1, 256) username!: string;
+  @IsString() @Length(1, 1024) password!: string;
+}
+
+/** The public view of a session, as `GET /api/auth/me` answers it (no session id, no credential). */
+export function toMe(u: AuthUser): MeResponse {
+  return {
+    principal: u.principal,
+    user: u.user,
+    delegation: u.delegation,
+    mode: u.mode,
+    expiresAt: new Date(u.expiresAt).toISOString(),
+    groups: u.groups,
+    isAdmin: u.isAdmin,
+  };
+}
+
+/** Who am I, sign out, and the password fallback. */
+@Controller('auth')
+export class AuthController {
+  constructor(
+    private readonly sessions: SessionService,
+    private readonly passwords: PasswordLoginService,
+    @Inject(AUTH_OPTIONS) private readonly options: AuthOptions,
+    private readonly metrics: AuthMetrics,
+  ) {}
+
+  /** `GET /api/auth/me`: the signed-in user (negotiating first when needed). */
+  @Get('me')
+  me(@CurrentUser() user: AuthUser): MeResponse {
+    return toMe(user);
+  }
+
+  /** `POST /api/auth/logout`: ends the session here and everywhere; the credential is destroyed. */
+  @Post('logout')
+  @HttpCode(204)
+  async logout(@CurrentUser() user: AuthUser, @Res({ passthrough: true }) res: Response): Promise<void> {
+    await this.sessions.destroy(user.sessionId);
+    res.clearCookie(SESSION_COOKIE, { path: '/', httpOnly: true, sameSite: 'strict' });
+  }
+
+  /** `POST /api/auth/login`: KDC-verified password sign-in, rate-limited per user name and address. */
+  @Public()
+  @Post('login')
+  @HttpCode(200)
+  @UseGuards(ThrottlerGuard)
+  @Throttle({})
+  async login(
+    // Validated here, so the route is safe whether or not the app installs a global ValidationPipe.
+    @Body(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true })) body: LoginDto,
+    @Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<LoginResponse> {
+    const credential = await this.passwords.login(body.username, body.password).catch((err: unknown) => {
+      this.metrics.failure(err instanceof ApiException ? err.code : 'INTERNAL');
+      throw err;
+    });
+    this.metrics.passwordLogins++;
+    // A new sign-in always gets a new session id; the old session (if any) ends (no fixation).
+    const old = (req.cookies as Record<string, string> | undefined)?.[SESSION_COOKIE];
+    if (old) await this.sessions.destroy(old);
+    const user = await this.sessions.create(credential, 'password');
+    setSessionCookie(req, res, user, this.options);
+    return { ...toMe(user), redirectTo: this.options.passwordLogin?.redirectTo ?? '/' };
+  }
+}

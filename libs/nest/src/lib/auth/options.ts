@@ -1,0 +1,80 @@
+import type { DelegationMode } from '../contract';
+import type { KerberosConfig } from '@forwardable/gssapi';
+import type { SessionStore } from './session-store';
+
+/** Password fallback settings (as django-auth-kerberos offers them, with safer defaults). */
+export interface PasswordLoginOptions {
+  /** Offer `POST /api/auth/login`. Default true. */
+  enabled?: boolean;
+  /**
+   * Prove the KDC by obtaining and accepting a ticket for our own service principal with our
+   * keytab (what `krb5_verify_init_creds` does). Default true. Turning it off lets a rogue KDC log
+   * anyone in; it is logged loudly at start-up.
+   */
+  verifyKdc?: boolean;
+  /** Lower-case the user name before building the principal (`Alice` → `alice@REALM`). Default true. */
+  caseInsensitive?: boolean;
+  /** Where the SPA goes after a password sign-in. Default `/`. */
+  redirectTo?: string;
+}
+
+/** Sign-on settings: the part of `ForwardableModule.forRoot` options that is not `database`. */
+export interface AuthOptions {
+  /** Keytab holding the key of {@link AuthOptions.servicePrincipal}. */
+  keytab: string;
+  /** Our service principal, e.g. `HTTP/app.example.com@EXAMPLE.COM`. */
+  servicePrincipal: string;
+  /**
+   * `unconstrained`: the browser must forward its TGT (a request without one is refused with a
+   * message on how to enable delegation). `constrained`: S4U2proxy with a both-usage service
+   * credential; browsers need no delegation settings. Default `constrained`.
+   */
+  delegation?: DelegationMode;
+  /** Realms whose users may sign in. Default: the service principal's realm only. */
+  allowedRealms?: string[];
+  /** Longest session, whatever the credential says. Default 8 h. */
+  sessionMaxAgeMs?: number;
+  /** `Secure` cookies: `auto` (when the request came over TLS), or always / never. Default `auto`. */
+  secureCookies?: 'auto' | boolean;
+  /** Keep credentials in process memory (default) or in FILE caches in {@link AuthOptions.fileCacheDir}. */
+  credentialStore?: 'memory' | 'file';
+  /** Private directory (0700) for FILE caches; created when missing. */
+  fileCacheDir?: string;
+  /** Users (database role names) in the admin group without a directory lookup. */
+  admins?: string[];
+  /** Name of the admin group (from LDAP). Default `forwardable-admins`. */
+  adminGroup?: string;
+  /**
+   * Group lookup in LDAP (a configured simple bind; use ldaps:// or a loopback URL); without it,
+   * groups come from {@link AuthOptions.admins} only.
+   */
+  ldap?: {
+    url: string;
+    baseDn: string;
+    bindDn: string;
+    bindPassword: string;
+    /** Where groups (groupOfNames) live. Default: baseDn. */
+    groupsBaseDn?: string;
+    /** DN of a principal's entry, with `{principal}`, `{realm}`, `{base}`. Default: MIT's LDAP KDB layout. */
+    memberDn?: string;
+  };
+  passwordLogin?: PasswordLoginOptions;
+  /** Session store; default in memory (one replica). */
+  sessionStore?: SessionStore;
+  /**
+   * Point the Kerberos library at a krb5.conf and a replay-cache directory before the service
+   * credential is acquired (see `configureKerberos` in `@forwardable/gssapi`). Default: the
+   * process environment (`KRB5_CONFIG`, `KRB5RCACHEDIR`) or the system defaults.
+   */
+  kerberos?: KerberosConfig;
+}
+
+/** Injection token of the {@link AuthOptions} in effect (the options given to `ForwardableModule.forRoot`). */
+export const AUTH_OPTIONS = 'FORWARDABLE_AUTH_OPTIONS';
+
+/** The realm of a principal name (`a/b@R` → `R`). */
+export function realmOf(principal: string): string {
+  const at = principal.lastIndexOf('@');
+  if (at < 0) throw new RangeError(`"${principal}" has no realm: write it as service/host@REALM`);
+  return principal.slice(at + 1);
+}

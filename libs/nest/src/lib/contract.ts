@@ -1,0 +1,83 @@
+/**
+ * The HTTP contract of the sign-on routes and error bodies: names and shapes a client (an SPA, a
+ * CLI) relies on. Framework-free, so a client can copy or re-declare it; the Forwardable file
+ * browser keeps an identical copy in its own contracts library (checked by a type test).
+ */
+
+/** Header every state-changing request must carry (with the session cookie): a CSRF defence. */
+export const CSRF_HEADER = 'x-requested-with';
+/** The value of {@link CSRF_HEADER}. */
+export const CSRF_VALUE = 'forwardable';
+/** Name of the session cookie (HttpOnly; the SPA never reads it). */
+export const SESSION_COOKIE = 'fw_session';
+
+/** How the API holds the user's credential. */
+export type DelegationKind = 'forwarded' | 'proxy' | 'password';
+/** Delegation mode the API is configured for. */
+export type DelegationMode = 'unconstrained' | 'constrained';
+
+/** `GET /api/auth/me` */
+export interface MeResponse {
+  /** Kerberos principal, e.g. `alice@FORWARDABLE.TEST`. */
+  principal: string;
+  /** Database role and display name: the principal without its realm. */
+  user: string;
+  /** What the session's credential is. */
+  delegation: DelegationKind;
+  mode: DelegationMode;
+  /** ISO time at which the session ends (never later than the credential). */
+  expiresAt: string;
+  groups: string[];
+  /** Member of the admin group: may use the setup wizard. */
+  isAdmin: boolean;
+}
+
+/** `POST /api/auth/login` */
+export interface LoginRequest {
+  username: string;
+  password: string;
+}
+
+/** `POST /api/auth/login` answer. */
+export interface LoginResponse extends MeResponse {
+  /** Where the SPA should go next (configured post-login redirect). */
+  redirectTo: string;
+}
+
+/** Machine-readable reasons in error bodies. */
+export type ApiErrorCode =
+  | 'NEGOTIATE_REQUIRED'
+  | 'NTLM_OFFERED'
+  | 'TOKEN_INVALID'
+  | 'TOKEN_REPLAYED'
+  | 'WRONG_SERVICE'
+  | 'NO_DELEGATION'
+  | 'REALM_REFUSED'
+  | 'SESSION_EXPIRED'
+  | 'LOGIN_FAILED'
+  | 'KDC_UNAVAILABLE'
+  | 'KDC_UNVERIFIED'
+  | 'RATE_LIMITED'
+  | 'CSRF_REQUIRED'
+  | 'FORBIDDEN'
+  | 'NOT_ADMIN'
+  | 'NO_DATABASE_ROLE'
+  | 'DATABASE_UNAVAILABLE'
+  | 'SESSION_STORE_UNAVAILABLE'
+  | 'DATABASE_PERMISSION'
+  | 'NOT_FOUND'
+  | 'CONFLICT'
+  | 'INVALID_INPUT'
+  | 'INTERNAL';
+
+/** Every error response body. */
+export interface ApiError {
+  statusCode: number;
+  code: ApiErrorCode;
+  /** What happened, for people. */
+  message: string;
+  /** What to do about it, when there is something to do. */
+  hint?: string;
+  /** Field errors of invalid input. */
+  details?: string[];
+}

@@ -1,0 +1,34 @@
+import { ConfigurableModuleBuilder } from '@nestjs/common';
+import type { DataSourceOptions } from 'typeorm';
+
+/** Configuration of {@link UserDataSources}. There is deliberately no user and no password. */
+export interface UserDataSourcesOptions {
+  /** Host name in PostgreSQL's service principal (`postgres/<host>`). */
+  host: string;
+  /** Connect to this IP instead of resolving `host`. */
+  hostaddr?: string;
+  port: number;
+  database: string;
+  /** `krbsrvname` of the server, default `postgres`. */
+  serviceName?: string;
+  /** Realms whose users may connect; default: any (the KDC already vouched for them). */
+  allowedRealms?: string[];
+  /** TypeORM entities of the application. */
+  entities?: DataSourceOptions['entities'];
+  /** Most users with an open pool at once; the least recently used is closed first. Default 100. */
+  maxUsers?: number;
+  /** Connections one user's pool may hold. Default 2. */
+  connectionsPerUser?: number;
+  /** Most connections over all pools. Default 200 (keep under PostgreSQL's max_connections). */
+  maxConnections?: number;
+  /** A pool unused this long is closed. Default 300 000 ms. */
+  idleTimeoutMs?: number;
+  /** How often idle pools are looked for. Default 10 000 ms. */
+  sweepIntervalMs?: number;
+  /** Give up connecting after this long. Default 10 000 ms. */
+  connectTimeoutMs?: number;
+}
+
+/** `forRoot` / `forRootAsync` of `UserDataSourcesModule`, and the injection token of its options. */
+export const { ConfigurableModuleClass, MODULE_OPTIONS_TOKEN, OPTIONS_TYPE, ASYNC_OPTIONS_TYPE } =
+  new ConfigurableModuleBuilder<UserDataSourcesOptions>().setClassMethodName('forRoot').build();
