@@ -4,6 +4,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import cookieParser from 'cookie-parser';
 import { configureKerberos } from '@forwardable/gssapi';
 import { AppModule } from './app.module';
+import { answerClientErrorsWithJson, rejectDeepJson, requireHost } from './http-limits';
 import type { ApiConfig } from './config';
 
 /**
@@ -18,9 +19,12 @@ export async function createApp(config: ApiConfig, opts: { logger?: false | impo
     logger: opts.logger,
     bodyParser: false,
   });
+  app.use(requireHost);
   // Small JSON bodies only: files are text, and nothing else needs more.
   app.useBodyParser('json', { limit: '2mb' });
+  app.use(rejectDeepJson);
   app.use(cookieParser());
+  answerClientErrorsWithJson(app.getHttpServer());
   app.set('trust proxy', 'loopback');
   app.setGlobalPrefix('api');
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));

@@ -68,11 +68,17 @@ export class ApiExceptionFilter implements ExceptionFilter {
     }
     const pgError = e instanceof QueryFailedError ? (e.driverError as { code?: string }) : isPgError(e) ? e : null;
     if (pgError && e instanceof Error) {
-      const code = pgError.code;
+      const code = String(pgError.code ?? '');
       if (code === '42501') return { statusCode: 403, code: 'DATABASE_PERMISSION', message: e.message };
       if (code === '23505') return { statusCode: 409, code: 'CONFLICT', message: 'that name is already taken here' };
       if (code === '23503') return { statusCode: 404, code: 'NOT_FOUND', message: 'the folder or file does not exist' };
-      if (code === '22P02' || code === '23514' || code === '22001') return { statusCode: 400, code: 'INVALID_INPUT', message: e.message };
+      // Class 22 (data exception): a value PostgreSQL cannot take, such as NUL in text (22021).
+      if (code.startsWith('22') || code === '23514') return { statusCode: 400, code: 'INVALID_INPUT', message: e.message };
+      // Class 08 (connection exception), 57P01-57P03 (server shut down or starting: a restart),
+      // 53 (out of connections or memory): the database, not the request, is the problem.
+      if (code.startsWith('08') || /^57P0[1-3]$/.test(code) || code.startsWith('53')) {
+        return { statusCode: 503, code: 'DATABASE_UNAVAILABLE', message: 'the database is not available', hint: 'Try again shortly.' };
+      }
     }
     const sys = (e as { code?: string; status?: number; type?: string }) ?? {};
     if (sys.code === 'ECONNREFUSED' || sys.code === 'ETIMEDOUT' || /Connection terminated|timeout exceeded when trying to connect/.test(String((e as Error)?.message))) {

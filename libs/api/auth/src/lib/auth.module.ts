@@ -16,6 +16,16 @@ import { SessionService } from './session.service';
 import { UserDb } from './user-db.service';
 import { AuthMetrics } from './auth-metrics';
 
+/**
+ * The user name a login attempt counts against. Only a string is a name: anything else (a number,
+ * an object whose `toString` is not a function) is validated, and refused, after the throttle,
+ * so it must not throw here.
+ */
+function trackedName(body: unknown): string {
+  const name = (body as { username?: unknown } | null | undefined)?.username;
+  return typeof name === 'string' ? name.trim().toLowerCase() : '';
+}
+
 /** Password attempts: per user name and per client address, each per minute. */
 export const LOGIN_LIMITS = { perUser: 5, perAddress: 20, windowMs: 60_000 };
 
@@ -35,8 +45,7 @@ export const LOGIN_LIMITS = { perUser: 5, perAddress: 20, windowMs: 60_000 };
           name: 'username',
           ttl: LOGIN_LIMITS.windowMs,
           limit: LOGIN_LIMITS.perUser,
-          getTracker: (req: Record<string, unknown>) =>
-            `user:${String(((req as unknown as Request).body as { username?: unknown } | undefined)?.username ?? '').trim().toLowerCase()}`,
+          getTracker: (req: Record<string, unknown>) => `user:${trackedName((req as unknown as Request).body)}`,
         },
       ],
     }),
