@@ -55,6 +55,11 @@ export class ApiExceptionFilter implements ExceptionFilter {
         ...(details ? { details } : {}),
       };
     }
+    // Opening a connection as the user needs a ticket for PostgreSQL from the KDC: when the KDC
+    // is down, say that (the database itself may be fine).
+    if (causedBy(e, 'ERR_GSS_KDC_UNREACHABLE')) {
+      return { statusCode: 503, code: 'KDC_UNAVAILABLE', message: 'the Kerberos server (KDC) does not answer', hint: 'Try again shortly; if it persists, tell your administrator.' };
+    }
     if (e instanceof CredentialExpiredError) return { statusCode: 401, code: 'SESSION_EXPIRED', message: e.message };
     if (e instanceof PoolCapacityError) return { statusCode: 503, code: 'DATABASE_UNAVAILABLE', message: e.message, hint: 'Try again in a moment.' };
     if (e instanceof PgAuthError) {
@@ -90,6 +95,14 @@ export class ApiExceptionFilter implements ExceptionFilter {
     }
     return { statusCode: 500, code: 'INTERNAL', message: 'something went wrong on the server' };
   }
+}
+
+/** Whether `e` or an error in its `cause` chain has the given `code`. */
+function causedBy(e: unknown, code: string): boolean {
+  for (let x = e, depth = 0; x && depth < 8; x = (x as { cause?: unknown }).cause, depth++) {
+    if ((x as { code?: unknown }).code === code) return true;
+  }
+  return false;
 }
 
 /** A raw node-postgres DatabaseError (SQLSTATE code and severity). */
