@@ -6,6 +6,7 @@
  * afterAll brings every daemon back and then removes the realm.
  */
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
@@ -279,3 +280,24 @@ function jarCookie(jar: string): string {
 function cookieOf(res: Response): string {
   return (res.headers.getSetCookie().find((c) => c.startsWith(`${SESSION_COOKIE}=`)) ?? '').split(';')[0].slice(SESSION_COOKIE.length + 1);
 }
+
+describe('hardening: a database connection reset while opening (regression: ECONNRESET was a 500)', () => {
+  it('answers 503 DATABASE_UNAVAILABLE when PostgreSQL resets the connection, as it does while shutting down', async () => {
+    const realm = ensureRealm('db2');
+    useRealm(realm);
+    // A listener that accepts and resets every connection: what a server going down looks like.
+    const resetter = createServer((socket) => socket.resetAndDestroy());
+    await new Promise<void>((resolve) => resetter.listen(testPortBase + 310, '127.0.0.1', resolve));
+    const api = await startApi(configFor(realm, { FORWARDABLE_PG_PORT: String(testPortBase + 310) }));
+    try {
+      const alice = await passwordSession(api, 'alice', realm.passwords.alice);
+      const r = await call(`${api.url}/api/files/tree`, 'GET', { cookie: alice });
+      expect(r.status).toBe(503);
+      expect(r.body).toMatchObject({ code: 'DATABASE_UNAVAILABLE', message: 'the database is not available' });
+      expect(api.logs.lines.filter((l) => /INTERNAL/.test(l))).toEqual([]);
+    } finally {
+      await api.close();
+      await new Promise((resolve) => resetter.close(resolve));
+    }
+  });
+});

@@ -86,7 +86,8 @@ export class ApiExceptionFilter implements ExceptionFilter {
       }
     }
     const sys = (e as { code?: string; status?: number; type?: string }) ?? {};
-    if (sys.code === 'ECONNREFUSED' || sys.code === 'ETIMEDOUT' || /Connection terminated|timeout exceeded when trying to connect/.test(String((e as Error)?.message))) {
+    // The socket to PostgreSQL failed (refused, reset while the server shuts down, timed out).
+    if (NETWORK_ERRORS.some((c) => causedBy(e, c)) || /Connection terminated|timeout exceeded when trying to connect/.test(String((e as Error)?.message))) {
       return { statusCode: 503, code: 'DATABASE_UNAVAILABLE', message: 'the database is not available', hint: 'Try again shortly.' };
     }
     // body-parser and similar middleware errors carry their own 4xx status.
@@ -96,6 +97,8 @@ export class ApiExceptionFilter implements ExceptionFilter {
     return { statusCode: 500, code: 'INTERNAL', message: 'something went wrong on the server' };
   }
 }
+
+const NETWORK_ERRORS = ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH'];
 
 /** Whether `e` or an error in its `cause` chain has the given `code`. */
 function causedBy(e: unknown, code: string): boolean {
