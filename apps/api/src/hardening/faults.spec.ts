@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { UserDataSources } from '@forwardable/api/db';
 import { ensureRealm, kinit, RealmEnv, repoRoot, runWithRealmAsync, stopRealm, superuserSql, testPortBase, TicketCache } from '@forwardable/testing/realm';
@@ -248,8 +248,12 @@ describe('hardening: faults (own realm: KDC stopped, PostgreSQL restarted, backe
     }
   });
 
-  it('logged no token, password or session id through the faults', () => {
+  it('logged no token, password or session id through the faults: not the API, not the KDC, not PostgreSQL', () => {
     expect(secretLeaks(api.logs.lines, secrets)).toEqual([]);
+    const logDir = join(realm.dir, 'log');
+    const daemonLogs = readdirSync(logDir).map((f) => readFileSync(join(logDir, f), 'utf8'));
+    expect(daemonLogs.join('\n')).toMatch(/AS_REQ/); // the KDC's log was really read
+    expect(secretLeaks(daemonLogs.join('\n').split('\n'), secrets)).toEqual([]);
   });
 });
 
