@@ -273,11 +273,11 @@ describe(`hardening: fuzzed input on every entry point (seed ${SEED})`, () => {
     const first = await round();
     const second = await round();
     const mb = (n: number) => n / 2 ** 20;
-    // A leak grows with every round; noise does not. Rounds of 300 requests each.
+    // A leak grows with every round; noise does not. Rounds of 300 requests each. (No absolute
+    // bound: in `npm test` jest runs every suite in this one process, and its heap is theirs too.)
     expect(mb(second.heapUsed - first.heapUsed)).toBeLessThan(16);
     expect(mb(second.external - first.external)).toBeLessThan(16);
     expect(mb(second.rss - first.rss)).toBeLessThan(64);
-    expect(mb(second.heapUsed)).toBeLessThan(1024);
     // Bit-flipped tokens that still verify would add alice sessions; nothing else may.
     expect(vault.size - sessionsBefore).toBeLessThanOrEqual(12);
     expect(pools.stats().users).toBeLessThanOrEqual(vault.size);
