@@ -556,11 +556,16 @@ cmd_up() {
     return 0
   fi
   if [[ -f "$STATE" ]]; then
+    # Only the stopped ones: a test that stopped the KDC must find PostgreSQL (and its
+    # connections) untouched when the KDC comes back.
     say "restarting the stopped daemons of $DIR"
-    stop_all
-    [[ "$KDB" == ldap ]] && start_slapd
-    if [[ "$KDB" == samba-ad ]]; then ad_start; else start_kdc; fi
-    start_postgres
+    if [[ "$KDB" == ldap ]] && ! pid_alive "$DIR/run/slapd.pid"; then start_slapd; fi
+    if [[ "$KDB" == samba-ad ]]; then
+      pid_alive "$DIR/run/samba.pid" || ad_start
+    elif ! pid_alive "$DIR/run/krb5kdc.pid"; then
+      start_kdc
+    fi
+    if ! pid_alive "$DIR/pg/data/postmaster.pid"; then start_postgres; fi
     say "realm $REALM ($KDB) is up again"
     return 0
   fi

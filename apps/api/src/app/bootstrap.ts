@@ -1,11 +1,11 @@
 import { INestApplication, ValidationPipe } from '@nestjs/common';
 import type { Server } from 'node:http';
-import type { Duplex } from 'node:stream';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import cookieParser from 'cookie-parser';
 import { configureKerberos } from '@forwardable/gssapi';
 import { AppModule } from './app.module';
+import { answerClientErrorsWithJson, rejectDeepJson, requireHost } from './http-limits';
 import type { ApiConfig } from './config';
 
 /**
@@ -31,23 +31,16 @@ export async function createApp(config: ApiConfig, opts: { logger?: false | impo
   });
   // Nest creates the server without options; createServer's `maxHeaderSize` option is stored on
   // the server and read by Node's HTTP parser for each new connection, so setting it here is the
-  // same (untyped in @types/node; proven by the 64 KB header test).
+  // same (untyped in @types/node; proven by the 64 KB header test). Beyond it, and for anything
+  // else Node's parser refuses, answerClientErrorsWithJson answers in JSON.
   const server = app.getHttpServer() as Server & { maxHeaderSize?: number };
   server.maxHeaderSize = MAX_HEADER_BYTES;
-  // Beyond it Node answers before Express sees the request: make that answer JSON too.
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-    if (!socket.writable) return socket.destroy();
-    const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
-    const body = JSON.stringify(
-      tooLarge
-        ? { statusCode: 431, code: 'INVALID_INPUT', message: `request headers larger than ${MAX_HEADER_BYTES} bytes`, hint: 'A Kerberos token this large means a user in very many groups: reduce group nesting, or raise MAX_HEADER_BYTES and every proxy in front.' }
-        : { statusCode: 400, code: 'INVALID_INPUT', message: 'malformed HTTP request' },
-    );
-    socket.end(`HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
-  });
+  app.use(requireHost);
   // Small JSON bodies only: files are text, and nothing else needs more.
   app.useBodyParser('json', { limit: '2mb' });
+  app.use(rejectDeepJson);
   app.use(cookieParser());
+  answerClientErrorsWithJson(app.getHttpServer());
   app.set('trust proxy', 'loopback');
   app.setGlobalPrefix('api');
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));

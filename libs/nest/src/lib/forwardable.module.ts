@@ -19,6 +19,16 @@ import { AuthMetrics } from './auth/auth-metrics';
 import { MODULE_OPTIONS_TOKEN as DATA_SOURCES_OPTIONS, UserDataSourcesOptions } from './db/options';
 import { UserDataSources } from './db/user-data-sources';
 
+/**
+ * The user name a login attempt counts against. Only a string is a name: anything else (a number,
+ * an object whose `toString` is not a function) is validated, and refused, after the throttle,
+ * so it must not throw here.
+ */
+function trackedName(body: unknown): string {
+  const name = (body as { username?: unknown } | null | undefined)?.username;
+  return typeof name === 'string' ? name.trim().toLowerCase() : '';
+}
+
 /** Password attempts: per user name and per client address, each per minute. */
 export const LOGIN_LIMITS = { perUser: 5, perAddress: 20, windowMs: 60_000 };
 
@@ -60,8 +70,7 @@ export const {
           name: 'username',
           ttl: LOGIN_LIMITS.windowMs,
           limit: LOGIN_LIMITS.perUser,
-          getTracker: (req: Record<string, unknown>) =>
-            `user:${String(((req as unknown as Request).body as { username?: unknown } | undefined)?.username ?? '').trim().toLowerCase()}`,
+          getTracker: (req: Record<string, unknown>) => `user:${trackedName((req as unknown as Request).body)}`,
         },
       ],
     }),

@@ -55,6 +55,11 @@ export class ApiExceptionFilter implements ExceptionFilter {
         ...(details ? { details } : {}),
       };
     }
+    // Opening a connection as the user needs a ticket for PostgreSQL from the KDC: when the KDC
+    // is down, say that (the database itself may be fine).
+    if (causedBy(e, 'ERR_GSS_KDC_UNREACHABLE')) {
+      return { statusCode: 503, code: 'KDC_UNAVAILABLE', message: 'the Kerberos server (KDC) does not answer', hint: 'Try again shortly; if it persists, tell your administrator.' };
+    }
     if (e instanceof CredentialExpiredError) return { statusCode: 401, code: 'SESSION_EXPIRED', message: e.message };
     if (e instanceof PoolCapacityError) return { statusCode: 503, code: 'DATABASE_UNAVAILABLE', message: e.message, hint: 'Try again in a moment.' };
     if (e instanceof PgAuthError) {
@@ -68,14 +73,21 @@ export class ApiExceptionFilter implements ExceptionFilter {
     }
     const pgError = e instanceof QueryFailedError ? (e.driverError as { code?: string }) : isPgError(e) ? e : null;
     if (pgError && e instanceof Error) {
-      const code = pgError.code;
+      const code = String(pgError.code ?? '');
       if (code === '42501') return { statusCode: 403, code: 'DATABASE_PERMISSION', message: e.message };
       if (code === '23505') return { statusCode: 409, code: 'CONFLICT', message: 'that name is already taken here' };
       if (code === '23503') return { statusCode: 404, code: 'NOT_FOUND', message: 'the folder or file does not exist' };
-      if (code === '22P02' || code === '23514' || code === '22001') return { statusCode: 400, code: 'INVALID_INPUT', message: e.message };
+      // Class 22 (data exception): a value PostgreSQL cannot take, such as NUL in text (22021).
+      if (code.startsWith('22') || code === '23514') return { statusCode: 400, code: 'INVALID_INPUT', message: e.message };
+      // Class 08 (connection exception), 57P01-57P03 (server shut down or starting: a restart),
+      // 53 (out of connections or memory): the database, not the request, is the problem.
+      if (code.startsWith('08') || /^57P0[1-3]$/.test(code) || code.startsWith('53')) {
+        return { statusCode: 503, code: 'DATABASE_UNAVAILABLE', message: 'the database is not available', hint: 'Try again shortly.' };
+      }
     }
     const sys = (e as { code?: string; status?: number; type?: string }) ?? {};
-    if (sys.code === 'ECONNREFUSED' || sys.code === 'ETIMEDOUT' || /Connection terminated|timeout exceeded when trying to connect/.test(String((e as Error)?.message))) {
+    // The socket to PostgreSQL failed (refused, reset while the server shuts down, timed out).
+    if (NETWORK_ERRORS.some((c) => causedBy(e, c)) || /Connection terminated|timeout exceeded when trying to connect/.test(String((e as Error)?.message))) {
       return { statusCode: 503, code: 'DATABASE_UNAVAILABLE', message: 'the database is not available', hint: 'Try again shortly.' };
     }
     // body-parser and similar middleware errors carry their own 4xx status.
@@ -84,6 +96,16 @@ export class ApiExceptionFilter implements ExceptionFilter {
     }
     return { statusCode: 500, code: 'INTERNAL', message: 'something went wrong on the server' };
   }
+}
+
+const NETWORK_ERRORS = ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH'];
+
+/** Whether `e` or an error in its `cause` chain has the given `code`. */
+function causedBy(e: unknown, code: string): boolean {
+  for (let x = e, depth = 0; x && depth < 8; x = (x as { cause?: unknown }).cause, depth++) {
+    if ((x as { code?: unknown }).code === code) return true;
+  }
+  return false;
 }
 
 /** A raw node-postgres DatabaseError (SQLSTATE code and severity). */
