@@ -19,15 +19,16 @@ export class RlsPolicies1764000001000 implements MigrationInterface {
 #variable_conflict use_column
 DECLARE
   _fw_prior text := pg_catalog.current_setting('forwardable.rls_helper', true);
+  _fw_me text := session_user;
   _fw_answer boolean;
 BEGIN
   PERFORM pg_catalog.set_config('forwardable.rls_helper', 'on', true);
-  _fw_answer := EXISTS (SELECT 1 FROM "public"."expense_reports" WHERE "id" = $1 AND "employee" = session_user::text);
+  _fw_answer := EXISTS (SELECT 1 FROM "public"."expense_reports" WHERE "id" = $1 AND "employee" = _fw_me);
   PERFORM pg_catalog.set_config('forwardable.rls_helper', coalesce(_fw_prior, ''), true);
   RETURN _fw_answer;
 END
 $fw$`);
-    // keys of "public"."expense_reports" rows shared with session_user (read from "public"."report_approvers"; one call per query, hashed by the planner)
+    // keys of "public"."expense_reports" rows shared with session_user (read from "public"."report_approvers"; one call per query, hashed by the planner; an index scan on the grantee column)
     await q.query(`CREATE OR REPLACE FUNCTION "public"."expense_reports_rls_shared_ids"()
   RETURNS SETOF uuid
   LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -36,9 +37,10 @@ $fw$`);
 #variable_conflict use_column
 DECLARE
   _fw_prior text := pg_catalog.current_setting('forwardable.rls_helper', true);
+  _fw_me text := session_user;
 BEGIN
   PERFORM pg_catalog.set_config('forwardable.rls_helper', 'on', true);
-  RETURN QUERY SELECT CAST("report_id" AS uuid) FROM "public"."report_approvers" WHERE "approver" = session_user::text;
+  RETURN QUERY SELECT CAST("report_id" AS uuid) FROM "public"."report_approvers" WHERE "approver" = _fw_me;
   PERFORM pg_catalog.set_config('forwardable.rls_helper', coalesce(_fw_prior, ''), true);
   RETURN;
 END

@@ -146,14 +146,15 @@ describe('hostile input and load', () => {
         expect(r.principal).toBe(`${tokens[i].user}@${realm.realm}`);
       });
       runs.push({ gap: maxGap, duration });
-      if (maxGap < 10) break;
+      if (maxGap < duration / 4) break;
     }
     creds.forEach((c) => c.dispose());
     // A 1 ms timer kept firing throughout: the work ran on the libuv pool, not on the loop.
     // Had the accepts run on the loop, its longest pause would be close to the whole batch's
-    // duration; measured 3-6 ms in plain node, Jest and a busy shared machine add a few.
-    const best = runs.reduce((a, b) => (b.gap < a.gap ? b : a));
-    expect(best.gap).toBeLessThan(20);
-    expect(best.gap).toBeLessThan(Math.max(10, best.duration / 3));
+    // duration (one pause as long as the batch). Measured 3-6 ms of 30-60 ms in plain node; a
+    // busy shared machine stretches both, so compare the two rather than with a fixed number
+    // (timings themselves are bench/'s business).
+    const best = runs.reduce((a, b) => (b.gap / b.duration < a.gap / a.duration ? b : a));
+    expect(best.gap).toBeLessThan(best.duration / 2);
   });
 });
