@@ -1,5 +1,5 @@
 /**
- * Faults, on a realm of this suite's own (tmp/realms/hardening-faults, ports testPortBase+300),
+ * Faults, on a realm of this suite's own (tmp/realms/hardening-faults, ports testPortBase+400),
  * so stopping its KDC or restarting its PostgreSQL never disturbs the realms other suites share:
  * the KDC stops, PostgreSQL restarts under load and while idle, a backend is killed in the
  * middle of the wizard's transaction, and a credential expires in the middle of a session.
@@ -18,7 +18,7 @@ import { Api, call, configFor, migrateAsDbadmin, parseHttp, passwordSession, sta
 import { eventually, secretLeaks } from './support';
 
 const DIR = join(repoRoot, 'tmp/realms/hardening-faults');
-const PORT_BASE = testPortBase + 300;
+const PORT_BASE = testPortBase + 400; // +300 is the Samba AD test realm (libs/testing/realm)
 
 function faultRealm(): RealmEnv {
   return ensureRealm('db2', { dir: DIR, portBase: PORT_BASE });
@@ -291,8 +291,8 @@ describe('hardening: a database connection reset while opening (regression: ECON
     useRealm(realm);
     // A listener that accepts and resets every connection: what a server going down looks like.
     const resetter = createServer((socket) => socket.resetAndDestroy());
-    await new Promise<void>((resolve) => resetter.listen(testPortBase + 310, '127.0.0.1', resolve));
-    const api = await startApi(configFor(realm, { FORWARDABLE_PG_PORT: String(testPortBase + 310) }));
+    await new Promise<void>((resolve) => resetter.listen(testPortBase + 410, '127.0.0.1', resolve));
+    const api = await startApi(configFor(realm, { FORWARDABLE_PG_PORT: String(testPortBase + 410) }));
     try {
       const alice = await passwordSession(api, 'alice', realm.passwords.alice);
       const r = await call(`${api.url}/api/files/tree`, 'GET', { cookie: alice });
