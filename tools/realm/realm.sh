@@ -521,6 +521,7 @@ write_state() {
     echo "LDAP_READER_PASSWORD='${LDAP_READER_PASSWORD:-}'"
     if [[ "$KDB" == samba-ad ]]; then
       echo "S_AD_DELEGATION='$AD_DELEGATION'"; echo "S_AD_HOST_IP='$AD_HOST_IP'"; echo "S_AD_NS_IP='$AD_NS_IP'"
+      echo "S_AD_NETNS='$AD_NETNS'"; echo "S_AD_VETH_HOST='$AD_VETH_HOST'"; echo "S_AD_VETH_NS='$AD_VETH_NS'"
       echo "AD_ADMIN_PASSWORD='${AD_ADMIN_PASSWORD:-}'"
     fi
     local u var; for u in "${USERS[@]}"; do var="PW_${u^^}"; echo "PW_${u^^}='${!var}'"; done

@@ -3,7 +3,8 @@
  * later suite stands on. Nothing here is mocked.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureRealm, kinit, readRealm, RealmEnv, repoRoot, runWithRealm, stopRealm, testPortBase, TicketCache } from '@forwardable/testing/realm';
 
@@ -233,5 +234,27 @@ describe('realm with a Samba AD DC (--kdc samba-ad)', () => {
     expect(show).toContain('UF_TRUSTED_FOR_DELEGATION: True');
     expect(show).toContain('msDS-AllowedToDelegateTo: postgres/localhost');
     expect(show).not.toContain('other/localhost');
+  });
+
+  it('down removes its network namespace, also for a realm behind a link (a checkout the daemons cannot reach)', () => {
+    // A root-only parent: the tool puts the realm under /tmp and leaves a link here, so `up` sees
+    // one path and `down` the other; the namespace must still be found and removed.
+    const parent = mkdtempSync(join(tmpdir(), 'fw-ad-private-'));
+    chmodSync(parent, 0o700);
+    const dir = join(parent, 'realm');
+    const netns = () => execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+    let name = '';
+    try {
+      execFileSync('bash', [realmTool, 'up', '--quiet', '--kdc', 'samba-ad', '--delegation', 'constrained', '--dir', dir, '--port-base', String(testPortBase + 450)], { stdio: 'pipe' });
+      expect(lstatSync(dir).isSymbolicLink()).toBe(true);
+      name = readRealm(dir).vars.FORWARDABLE_AD_NETNS;
+      expect(name).toMatch(/^forwardable-[0-9a-f]{8}$/);
+      expect(netns()).toContain(name);
+    } finally {
+      execFileSync('bash', [realmTool, 'down', '--quiet', '--dir', dir], { stdio: 'pipe' });
+      rmSync(parent, { recursive: true, force: true });
+    }
+    expect(netns()).not.toContain(name);
+    expect(existsSync(dir)).toBe(false);
   });
 });

@@ -29,6 +29,13 @@ UF_TRUSTED_FOR_DELEGATION=524288
 
 # Names and addresses of the namespace, unique per realm directory; set by ad_names.
 ad_names() {
+  # A live realm keeps the names recorded at `up`: DIR may be a link then and the real path
+  # later (prepare_dir), and a name hashed from the other would leave the namespace behind.
+  if [[ -n "${S_AD_NETNS:-}" ]]; then
+    AD_NETNS="$S_AD_NETNS" AD_VETH_HOST="$S_AD_VETH_HOST" AD_VETH_NS="$S_AD_VETH_NS"
+    AD_HOST_IP="$S_AD_HOST_IP" AD_NS_IP="$S_AD_NS_IP"
+    return 0
+  fi
   local h; h="$(printf '%s' "$DIR" | sha1sum | cut -c1-8)"
   AD_NETNS="forwardable-$h"
   AD_VETH_HOST="fwh$h"
