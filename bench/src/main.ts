@@ -81,6 +81,28 @@ const pgConnectionsAsync = (app: string) =>
   );
 const sleep = (n: number) => new Promise((r) => setTimeout(r, n));
 
+/** CPU time (ms) a process has used so far, from /proc/<pid>/stat (utime + stime, in clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/**
+ * Wait until a server is idle before the next cell: requests autocannon gave up on (its timeout)
+ * may still be queued there, e.g. after 500 users thrashed the per-user pools, and would be
+ * measured as the next cell's cost (seen: the first write cell ran at a few requests/s).
+ */
+async function settle(pid: number): Promise<void> {
+  let quiet = 0;
+  let last = cpuMs(pid);
+  for (let i = 0; i < 120 && quiet < 2; i++) {
+    await sleep(250);
+    const now = cpuMs(pid);
+    quiet = now - last <= 25 ? quiet + 1 : 0; // at most 10 % of one core over 250 ms
+    last = now;
+  }
+}
+
 // ------------------------------------------------------------------------- 2. cold path, in-process
 async function coldPath(): Promise<void> {
   say(`cold path: ${COLD_ITERATIONS} new users' first request, per phase, vs SCRAM connect + query (in-process)`);
@@ -208,6 +230,7 @@ async function product(): Promise<{ cookies: string[]; listing: string }> {
       say(`product (a) ${kind} N=${n}`);
       steady[`${kind}:${n}`] = await load(API, '/api/files', kind === 'read' ? 'GET' : 'POST', cookies.slice(0, n));
       if (kind === 'write') await resetWrites();
+      await settle(apiPid());
     }
   }
   results.product = steady;
@@ -303,6 +326,7 @@ async function backends(productListing: string): Promise<void> {
           say(`bench server (${b === 'a' ? "a'" : b}) ${kind} N=${n}`);
           steady[`${b}:${kind}:${n}`] = await load(BENCH, `/${b}/api/files`, kind === 'read' ? 'GET' : 'POST', cookies.slice(0, n));
           if (kind === 'write') await resetWrites();
+          await settle(child.pid as number);
         }
       }
     }
