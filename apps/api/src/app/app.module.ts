@@ -6,6 +6,7 @@ import { FilesModule } from '@forwardable/api/files';
 import { RlsAdminModule } from '@forwardable/api/rls-admin';
 import { AppController } from './app.controller';
 import { MetricsController } from './metrics.controller';
+import { GracefulShutdown } from './graceful-shutdown';
 import type { ApiConfig } from './config';
 
 /** The API's root module: wiring only; features live in libs/api/*. */
@@ -48,6 +49,7 @@ export class AppModule {
           : []),
       ],
       controllers: [AppController, MetricsController],
+      providers: [GracefulShutdown],
     };
   }
 }

@@ -5,6 +5,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import cookieParser from 'cookie-parser';
 import { configureKerberos } from '@forwardable/gssapi';
 import { AppModule } from './app.module';
+import { GracefulShutdown } from './graceful-shutdown';
 import { answerClientErrorsWithJson, rejectDeepJson, requireHost } from './http-limits';
 import type { ApiConfig } from './config';
 
@@ -35,6 +36,7 @@ export async function createApp(config: ApiConfig, opts: { logger?: false | impo
   // else Node's parser refuses, answerClientErrorsWithJson answers in JSON.
   const server = app.getHttpServer() as Server & { maxHeaderSize?: number };
   server.maxHeaderSize = MAX_HEADER_BYTES;
+  app.use(app.get(GracefulShutdown).middleware);
   app.use(requireHost);
   // Small JSON bodies only: files are text, and nothing else needs more.
   app.useBodyParser('json', { limit: '2mb' });

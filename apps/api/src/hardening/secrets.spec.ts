@@ -4,6 +4,7 @@
  * and nothing written to disk), and an unsafe cache directory stops the API at boot. Logs are
  * scanned at the end of every hardening spec (support.ts, `secretLeaks`).
  */
+import { Agent, get } from 'node:http';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +13,7 @@ import { CredentialVault } from '@forwardable/nest';
 import { ensureRealm, kinit, RealmEnv, repoRoot, runWithRealmAsync, testPortBase } from '@forwardable/testing/realm';
 import { useRealm } from '@forwardable/testing/delegation';
 import { SESSION_COOKIE } from '@forwardable/shared/contracts';
-import { Api, call, configFor, envFor, migrateAsDbadmin, passwordSession, startApi, tokenFor } from '../testing/api-harness';
+import { Api, call, configFor, envFor, migrateAsDbadmin, passwordSession, startApi, startApiProcess, tokenFor } from '../testing/api-harness';
 import { eventually, secretLeaks } from './support';
 
 async function negotiated(api: Api, realm: RealmEnv, user: 'alice' | 'carol', flags: string[] = []): Promise<string> {
@@ -104,6 +105,50 @@ describe('hardening: credential caches and secrets at rest', () => {
     }
     expect(held[0].disposed).toBe(true);
     expect(tmpCaches().filter((f) => !before.has(f))).toEqual([]);
+  });
+
+  it('a SIGTERM under steady keep-alive traffic ends the process, answers every request it took, and leaves no cache', async () => {
+    // Clients that keep their connections busy (browsers, load balancers) used to hold
+    // server.close() open, so shutdown never reached the credential caches (graceful-shutdown.ts).
+    const dir = join(work, 'drain');
+    mkdirSync(dir, { mode: 0o700 });
+    const api = await startApiProcess(realm, testPortBase + 94, { FORWARDABLE_CREDENTIAL_STORE: 'file', FORWARDABLE_CREDENTIAL_DIR: dir });
+    const base = api.url.replace('localhost', '127.0.0.1');
+    const cookie = await passwordSession({ url: base } as Api, 'alice', realm.passwords.alice);
+    secrets.push(cookie);
+    expect(readdirSync(dir)).toHaveLength(1);
+    const agent = new Agent({ keepAlive: true, maxSockets: 4 });
+    const ask = () =>
+      new Promise<number>((resolve, reject) => {
+        get(`${base}/api/files`, { agent, headers: { cookie: `${SESSION_COOKIE}=${cookie}` } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+          res.on('close', () => res.complete || reject(new Error('the answer was cut off')));
+        }).on('error', reject);
+      });
+    const statuses: number[] = [];
+    const until = Date.now() + 30_000;
+    // Four clients, back to back on their kept-alive connections, until the server is gone.
+    const clients = Array.from({ length: 4 }, async () => {
+      while (Date.now() < until) {
+        try {
+          statuses.push(await ask());
+        } catch {
+          return; // refused, or reset on a connection the draining server closed: it has gone
+        }
+      }
+    });
+    try {
+      expect(await eventually(() => statuses.length >= 40)).toBe(true);
+      await api.stop(); // SIGTERM, then wait for the process to exit
+      expect(Date.now()).toBeLessThan(until); // it did not wait for the clients to stop
+    } finally {
+      await Promise.all(clients);
+      agent.destroy();
+      await api.stop();
+    }
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   it('refuses to start with a credential directory others can read, saying how to fix it', async () => {

@@ -75,7 +75,8 @@ export async function startApiProcess(realm: RealmEnv, port: number, extra: Reco
         url,
         stop: () =>
           new Promise<void>((resolve) => {
-            if (child.exitCode !== null) return resolve();
+            // Nest ends a graceful shutdown by re-raising the signal: then only signalCode is set.
+            if (child.exitCode !== null || child.signalCode !== null) return resolve();
             child.once('exit', () => resolve());
             child.kill('SIGTERM');
           }),

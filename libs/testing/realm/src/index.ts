@@ -47,7 +47,8 @@ const realmTool = join(repoRoot, 'tools/realm/realm.sh');
 /**
  * Port base of the test realms. Every port a test opens derives from it, and no two may overlap
  * (realms stay up until `npm test` ends, and suites run in no fixed order): db2 realm +0..+3,
- * single ports +95..+99 (second API, Redis, credential-dir API, closed LDAP/PostgreSQL ports),
+ * single ports +94..+99 (API processes of the secrets and replicas suites, Redis, credential-dir API,
+ * closed LDAP/PostgreSQL ports),
  * ldap realm +100, rogue realm +200, Samba AD realm +300 (PostgreSQL +302, app +303), second
  * realms in realm.spec +350 (MIT) and +450 (AD), the fault suite's realm +400 and its resetting listener +410.
  * Override with FORWARDABLE_TEST_PORT_BASE to test two checkouts on one machine at once.
