@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureRealm, kinit, readRealm, RealmEnv, repoRoot, runWithRealm, stopRealm, testPortBase, TicketCache } from '@forwardable/testing/realm';
+import { ensureRealm, kinit, processAlive, readRealm, RealmEnv, repoRoot, runWithRealm, stopRealm, testPortBase, TicketCache } from '@forwardable/testing/realm';
 
 const realmTool = join(repoRoot, 'tools/realm/realm.sh');
 
@@ -23,15 +23,6 @@ function pidsOf(realm: RealmEnv): number[] {
   const files = ['run/krb5kdc.pid', 'pg/data/postmaster.pid'];
   if (realm.kdb === 'ldap') files.push('run/slapd.pid');
   return files.map((f) => Number(readFileSync(join(realm.dir, f), 'utf8').split('\n')[0]));
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe.each(['db2', 'ldap'] as const)('realm with the %s KDB', (kdb) => {
@@ -177,11 +168,11 @@ describe('a second realm beside the first, and down', () => {
         cc.destroy();
       }
       const pids = pidsOf(second);
-      expect(pids.every(alive)).toBe(true);
+      expect(pids.every(processAlive)).toBe(true);
       stopRealm(dir);
-      expect(pids.filter(alive)).toEqual([]);
+      expect(pids.filter(processAlive)).toEqual([]);
       expect(existsSync(dir)).toBe(false);
-      expect(pidsOf(readRealm(first.dir)).every(alive)).toBe(true);
+      expect(pidsOf(readRealm(first.dir)).every(processAlive)).toBe(true);
     } finally {
       if (existsSync(dir)) stopRealm(dir);
     }

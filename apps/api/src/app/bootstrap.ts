@@ -1,5 +1,4 @@
 import { INestApplication, ValidationPipe } from '@nestjs/common';
-import type { Server } from 'node:http';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import cookieParser from 'cookie-parser';
@@ -30,19 +29,13 @@ export async function createApp(config: ApiConfig, opts: { logger?: false | impo
     logger: opts.logger,
     bodyParser: false,
   });
-  // Nest creates the server without options; createServer's `maxHeaderSize` option is stored on
-  // the server and read by Node's HTTP parser for each new connection, so setting it here is the
-  // same (untyped in @types/node; proven by the 64 KB header test). Beyond it, and for anything
-  // else Node's parser refuses, answerClientErrorsWithJson answers in JSON.
-  const server = app.getHttpServer() as Server & { maxHeaderSize?: number };
-  server.maxHeaderSize = MAX_HEADER_BYTES;
   app.use(app.get(GracefulShutdown).middleware);
   app.use(requireHost);
   // Small JSON bodies only: files are text, and nothing else needs more.
   app.useBodyParser('json', { limit: '2mb' });
   app.use(rejectDeepJson);
   app.use(cookieParser());
-  answerClientErrorsWithJson(app.getHttpServer());
+  answerClientErrorsWithJson(app.getHttpServer(), MAX_HEADER_BYTES);
   app.set('trust proxy', 'loopback');
   app.setGlobalPrefix('api');
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));

@@ -25,12 +25,16 @@ export function rejectDeepJson(req: Request, _res: Response, next: NextFunction)
 }
 
 /**
- * Answer requests Node's HTTP parser refuses (a header over the size limit, a NUL or a bare LF
- * in a header, a malformed request line) with the same JSON error body as every other 4xx,
- * instead of Node's empty `400 Bad Request`. The connection is closed afterwards: after a parse
- * error the rest of the stream cannot be trusted.
+ * Set the request header limit, and answer requests Node's HTTP parser refuses (headers over that
+ * limit, a NUL or a bare LF in a header, a malformed request line) with the same JSON error body
+ * as every other 4xx, instead of Node's empty `400 Bad Request`. The connection is closed
+ * afterwards: after a parse error the rest of the stream cannot be trusted.
  */
-export function answerClientErrorsWithJson(server: Server): void {
+export function answerClientErrorsWithJson(server: Server, maxHeaderBytes: number): void {
+  // Nest creates the server without options; createServer's `maxHeaderSize` option is stored on
+  // the server and read by Node's HTTP parser for each new connection, so setting it here is the
+  // same (untyped in @types/node; proven by the 64 KB header test).
+  (server as Server & { maxHeaderSize: number }).maxHeaderSize = maxHeaderBytes;
   // Node answers an HTTP/1.1 request without Host itself, with an empty 400: let it through to
   // requireHost below, which refuses it the same way in JSON.
   (server as Server & { requireHostHeader: boolean }).requireHostHeader = false;
@@ -44,7 +48,7 @@ export function answerClientErrorsWithJson(server: Server): void {
         ? [
             431,
             'Request Header Fields Too Large',
-            `the request headers are larger than ${(server as Server & { maxHeaderSize?: number }).maxHeaderSize ?? 16384} bytes`,
+            `the request headers are larger than ${maxHeaderBytes} bytes`,
             // Negotiate tokens carry the AD PAC, which grows with the user's groups.
             'A Kerberos token this large means a user in very many groups: reduce group nesting, or raise MAX_HEADER_BYTES (apps/api bootstrap) and every proxy in front.',
           ]

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { readdirSync, readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { UserDataSources } from '@forwardable/nest';
-import { ensureRealm, kinit, RealmEnv, repoRoot, runWithRealmAsync, stopRealm, superuserSql, testPortBase, TicketCache } from '@forwardable/testing/realm';
+import { ensureRealm, kinit, processAlive, RealmEnv, repoRoot, runWithRealmAsync, stopRealm, superuserSql, testPortBase, TicketCache } from '@forwardable/testing/realm';
 import { useRealm } from '@forwardable/testing/delegation';
 import { CSRF_HEADER, CSRF_VALUE, SESSION_COOKIE } from '@forwardable/shared/contracts';
 import { Api, call, configFor, migrateAsDbadmin, parseHttp, passwordSession, startApi, tokenFor } from '../testing/api-harness';
@@ -24,22 +24,13 @@ function faultRealm(): RealmEnv {
   return ensureRealm('db2', { dir: DIR, portBase: PORT_BASE });
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Stop one daemon of the fault realm by its PID file; `ensureRealm` starts only what is stopped. */
 async function stopDaemon(realm: RealmEnv, which: 'kdc' | 'postgres'): Promise<void> {
   const file = which === 'kdc' ? join(realm.dir, 'run/krb5kdc.pid') : join(realm.dir, 'pg/data/postmaster.pid');
   const pid = Number(readFileSync(file, 'utf8').split('\n')[0]);
   // SIGINT is PostgreSQL's fast shutdown: sessions are terminated (57P01), as in a restart.
   process.kill(pid, which === 'postgres' ? 'SIGINT' : 'SIGTERM');
-  if (!(await eventually(() => !alive(pid), 20_000))) throw new Error(`${which} (${pid}) did not stop`);
+  if (!(await eventually(() => !processAlive(pid), 20_000))) throw new Error(`${which} (${pid}) did not stop`);
 }
 
 function forwardableBackends(realm: RealmEnv, role: string): number {

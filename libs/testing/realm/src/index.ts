@@ -147,6 +147,16 @@ export function ensureRogueRealm(): RealmEnv {
 }
 
 /** Stop and remove a realm started by {@link ensureRealm}. */
+/** Whether a process (a realm's daemon, by the PID in its PID file) is still running. */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function stopRealm(dir: string): void {
   const r = run('bash', [realmTool, 'down', '--quiet', '--dir', dir]);
   if (r.status !== 0) fail(`npm run realm -- down --dir ${dir}`, r);
