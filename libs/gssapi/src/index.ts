@@ -34,6 +34,7 @@ export {
 export {
   BadPasswordError,
   ClientNotFoundError,
+  ClientRevokedError,
   ClockSkewError,
   CredentialsExpiredError,
   DefectiveTokenError,
@@ -50,6 +51,7 @@ export {
   KeytabUnreadableError,
   MechanismRefusedError,
   NoCredentialsError,
+  PasswordExpiredError,
   ReplayError,
   ServerNotFoundError,
   type AnyGssError,

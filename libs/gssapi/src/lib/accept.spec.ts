@@ -132,7 +132,7 @@ describe.each<RealmKdb>(['db2', 'ldap'])('accepting real Kerberos clients (%s KD
         pgBob.dispose();
       } finally {
         reloaded.dispose();
-        stored.destroy();
+        await stored.destroy();
       }
       // Destroyed means gone: loading it again finds no cache.
       await expect(Credential.fromCache(stored.name, 'forwarded')).rejects.toMatchObject({ code: 'ERR_GSS_NO_CREDENTIALS' });
@@ -199,10 +199,10 @@ describe.each<RealmKdb>(['db2', 'ldap'])('accepting real Kerberos clients (%s KD
       const viaFile = await Credential.fromCache(stored.name, 'forwarded');
       expect(viaFile.principal).toBe(`alice@${realm.realm}`);
       viaFile.dispose();
-      expect(stored.destroy()).toBe(true);
+      await expect(stored.destroy()).resolves.toBe(true);
       expect(existsSync(stored.path as string)).toBe(false);
       expect(existsSync(dirname(stored.path as string))).toBe(false);
-      expect(stored.destroy()).toBe(false);
+      await expect(stored.destroy()).resolves.toBe(false);
 
       // A directory of our own with group/other access is refused, a private one is used.
       await expect(delegated.store({ type: 'FILE', dir: tmpdir() })).rejects.toMatchObject({ code: 'ERR_GSS_UNSAFE_DIRECTORY' });
@@ -212,7 +212,7 @@ describe.each<RealmKdb>(['db2', 'ldap'])('accepting real Kerberos clients (%s KD
       // Owned by the credential: disposing the credential destroys the file.
       delegated.dispose();
       expect(existsSync(inOwn.path as string)).toBe(false);
-      expect(inOwn.destroy()).toBe(false);
+      await expect(inOwn.destroy()).resolves.toBe(false);
     } finally {
       rmSync(own, { recursive: true, force: true });
       acceptor.dispose();
@@ -232,8 +232,8 @@ describe.each<RealmKdb>(['db2', 'ldap'])('accepting real Kerberos clients (%s KD
       const again = await Credential.fromCache(detached.name, 'password');
       expect(again.principal).toBe(`alice@${realm.realm}`);
       again.dispose();
-      expect(destroyCache(detached.name)).toBe(true);
-      expect(destroyCache(detached.name)).toBe(false);
+      await expect(destroyCache(detached.name)).resolves.toBe(true);
+      await expect(destroyCache(detached.name)).resolves.toBe(false);
       await expect(Credential.fromCache(detached.name, 'password')).rejects.toMatchObject({ code: 'ERR_GSS_NO_CREDENTIALS' });
     } finally {
       alice.dispose();

@@ -29,10 +29,11 @@ export interface StoredCache {
   /** True once {@link StoredCache.destroy} ran (or the owning credential destroyed it). */
   readonly destroyed: boolean;
   /**
-   * Destroy the cache now (krb5_cc_destroy; a FILE cache's file and, if we made it, its
-   * directory are removed). Idempotent. Returns whether there was something to destroy.
+   * Destroy the cache (krb5_cc_destroy, off the event loop and after any operation still reading
+   * or writing it; a FILE cache's file and, if we made it, its directory are removed).
+   * Idempotent. Resolves with whether there was something to destroy; never rejects.
    */
-  destroy(): boolean;
+  destroy(): Promise<boolean>;
 }
 
 /** Options of {@link Credential.store}. */
@@ -189,7 +190,7 @@ export class Credential {
       // change can never widen it.
       if (path) await chmod(path, 0o600);
     } catch (e) {
-      loadNative().destroyCache(name);
+      await loadNative().destroyCache(name);
       if (madeDir) removeDir(madeDir);
       throw toGssError(e, ctx);
     }
@@ -202,10 +203,10 @@ export class Credential {
       get destroyed() {
         return destroyed;
       },
-      destroy(): boolean {
+      async destroy(): Promise<boolean> {
         if (destroyed) return false;
         destroyed = true;
-        const existed = loadNative().destroyCache(name);
+        const existed = await loadNative().destroyCache(name);
         if (madeDir) removeDir(madeDir);
         return existed;
       },
@@ -298,9 +299,11 @@ function removeDir(dir: string): void {
 
 /**
  * Destroy a ccache by name (krb5_cc_destroy), e.g. one stored with `detach: true` by another
- * part of the application. Returns whether it existed.
+ * part of the application. The destruction runs off the event loop and waits for operations
+ * still reading or writing the cache (a credential loading from it, a store into it, a context
+ * step of a credential that reads it). Resolves with whether it existed.
  */
-export function destroyCache(name: string): boolean {
+export async function destroyCache(name: string): Promise<boolean> {
   requireString(name, 'cache name');
   return loadNative().destroyCache(name);
 }

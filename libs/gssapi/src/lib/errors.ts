@@ -12,6 +12,8 @@ export type GssErrorCode =
   | 'ERR_GSS_SERVER_NOT_FOUND'
   | 'ERR_GSS_CLIENT_NOT_FOUND'
   | 'ERR_GSS_BAD_PASSWORD'
+  | 'ERR_GSS_PASSWORD_EXPIRED'
+  | 'ERR_GSS_CLIENT_REVOKED'
   | 'ERR_GSS_KDC_UNVERIFIED'
   | 'ERR_GSS_KDC_UNREACHABLE'
   | 'ERR_GSS_DEFECTIVE_TOKEN'
@@ -43,6 +45,12 @@ export interface GssStatus {
   majorText: string;
   /** The library's own text for `minor` (MIT's extended message when there is one). */
   minorText: string;
+  /**
+   * The krb5 error code (krb5_err.h, as unsigned) behind the failure, captured where the call
+   * failed; null or absent when unknown (a minor status MIT's mechglue remapped after it passed
+   * through SPNEGO, with a text that is not the library's standard one).
+   */
+  krb5Code?: number | null;
 }
 
 /**
@@ -59,6 +67,14 @@ export class GssError extends Error implements GssStatus {
   readonly routine: string;
   readonly majorText: string;
   readonly minorText: string;
+  /** See {@link GssStatus.krb5Code}; null when unknown. */
+  readonly krb5Code: number | null;
+  /**
+   * For a failed {@link AcceptorContext.step}: the error token the library produced for the
+   * client (a KRB-ERROR or SPNEGO reject), to send back in `WWW-Authenticate: Negotiate <token>`;
+   * null when there is none.
+   */
+  readonly token: Buffer | null;
 
   /** @internal Use `toGssError`; subclasses fix `code`. */
   constructor(code: GssErrorCode, hint: string, status: GssStatus, options?: { cause?: unknown }) {
@@ -71,6 +87,8 @@ export class GssError extends Error implements GssStatus {
     this.routine = status.routine;
     this.majorText = status.majorText;
     this.minorText = status.minorText;
+    this.krb5Code = status.krb5Code ?? null;
+    this.token = null;
   }
 }
 
@@ -94,6 +112,10 @@ export class ServerNotFoundError extends GssError { declare readonly code: 'ERR_
 export class ClientNotFoundError extends GssError { declare readonly code: 'ERR_GSS_CLIENT_NOT_FOUND'; }
 /** The KDC rejected the password. */
 export class BadPasswordError extends GssError { declare readonly code: 'ERR_GSS_BAD_PASSWORD'; }
+/** The user's password has expired (KRB5KDC_ERR_KEY_EXP): it must be changed before signing in. */
+export class PasswordExpiredError extends GssError { declare readonly code: 'ERR_GSS_PASSWORD_EXPIRED'; }
+/** The KDC refuses the user (KRB5KDC_ERR_CLIENT_REVOKED): the account is locked out or disabled. */
+export class ClientRevokedError extends GssError { declare readonly code: 'ERR_GSS_CLIENT_REVOKED'; }
 /** The KDC that issued the TGT could not prove it knows our service key: possibly a rogue KDC. */
 export class KdcUnverifiedError extends GssError { declare readonly code: 'ERR_GSS_KDC_UNVERIFIED'; }
 /** No KDC of the realm answered. */
@@ -121,6 +143,8 @@ export type AnyGssError =
   | ServerNotFoundError
   | ClientNotFoundError
   | BadPasswordError
+  | PasswordExpiredError
+  | ClientRevokedError
   | KdcUnverifiedError
   | KdcUnreachableError
   | DefectiveTokenError
@@ -140,6 +164,8 @@ const classes: Record<GssErrorCode, new (code: GssErrorCode, hint: string, s: Gs
   ERR_GSS_SERVER_NOT_FOUND: ServerNotFoundError,
   ERR_GSS_CLIENT_NOT_FOUND: ClientNotFoundError,
   ERR_GSS_BAD_PASSWORD: BadPasswordError,
+  ERR_GSS_PASSWORD_EXPIRED: PasswordExpiredError,
+  ERR_GSS_CLIENT_REVOKED: ClientRevokedError,
   ERR_GSS_KDC_UNVERIFIED: KdcUnverifiedError,
   ERR_GSS_KDC_UNREACHABLE: KdcUnreachableError,
   ERR_GSS_DEFECTIVE_TOKEN: DefectiveTokenError,
@@ -195,6 +221,13 @@ const K = {
   SKEW: KRB5_BASE + 37,
   BADKEYVER: KRB5_BASE + 44,
   NOKEY: KRB5_BASE + 45,
+  CLIENT_REVOKED: KRB5_BASE + 18,
+  KEY_EXP: KRB5_BASE + 23,
+  // Library (non-protocol) codes of the same table.
+  KT_NOTFOUND: KRB5_BASE + 181,
+  KDC_UNREACH: KRB5_BASE + 156,
+  REALM_UNKNOWN: KRB5_BASE + 154,
+  REALM_CANT_RESOLVE: KRB5_BASE + 220,
 };
 
 /** What the failing operation was about, so that the message can name it. */
@@ -211,12 +244,62 @@ function uid(): string {
   return typeof process.getuid === 'function' ? String(process.getuid()) : 'this user';
 }
 
+type Classified = { code: GssErrorCode; hint: string };
+
 /**
- * Decide the condition of a native failure. Minor codes from the krb5 mechanism are kept as-is
- * by MIT's mechglue, but codes that passed through SPNEGO are remapped to small numbers, so the
- * library's text is matched as well.
+ * The condition of a failure whose krb5 error code is known (captured by the addon on the
+ * thread that failed). Null when the code is not one we name, and the text decides.
  */
-function classify(s: GssStatus & { minorKind?: string }, ctx: FailureContext): { code: GssErrorCode; hint: string } {
+function classifyKrb5Code(code: number, s: GssStatus, ctx: FailureContext): Classified | null {
+  const keytab = ctx.keytab ?? 'the keytab';
+  const passwordStep = ctx.operation === 'password' && s.routine === 'krb5_get_init_creds_password';
+  switch (code) {
+    case K.REPEAT: return HINTS.replay();
+    case K.SKEW: return HINTS.skew();
+    case K.BADKEYVER: return HINTS.keyVersion(keytab);
+    case K.BAD_INTEGRITY:
+      if (ctx.operation === 'accept') return HINTS.wrongKey(keytab);
+      if (passwordStep) return HINTS.badPassword();
+      return null;
+    case K.BADOPTION: return HINTS.delegation(ctx);
+    case K.S_PRINCIPAL_UNKNOWN: return HINTS.serverNotFound(ctx);
+    case K.C_PRINCIPAL_UNKNOWN: return HINTS.clientNotFound(ctx);
+    case K.PREAUTH_FAILED: return passwordStep ? HINTS.badPassword() : null;
+    case K.KEY_EXP: return HINTS.passwordExpired(ctx);
+    case K.CLIENT_REVOKED: return HINTS.clientRevoked(ctx);
+    case K.KDC_UNREACH:
+    case K.REALM_UNKNOWN:
+    case K.REALM_CANT_RESOLVE: return HINTS.kdcUnreachable();
+    case K.NOKEY:
+    case K.KT_NOTFOUND: return HINTS.keytabNoKey(keytab, ctx);
+    case K.TKT_EXPIRED: return HINTS.expired();
+    default: return null;
+  }
+}
+
+const HINTS = {
+  replay: (): Classified => ({ code: 'ERR_GSS_REPLAY', hint: 'this token was already used (replay cache): the client must authenticate again with a fresh token' }),
+  skew: (): Classified => ({ code: 'ERR_GSS_CLOCK_SKEW', hint: 'client, server and KDC clocks differ by more than the allowed skew: synchronise the clocks (NTP)' }),
+  keyVersion: (keytab: string): Classified => ({ code: 'ERR_GSS_KEY_VERSION_MISMATCH', hint: `${keytab} does not hold the key version the KDC used: re-export the keytab (ktadd changes the key, so export once and distribute that file)` }),
+  wrongKey: (keytab: string): Classified => ({ code: 'ERR_GSS_KEY_VERSION_MISMATCH', hint: `the ticket was not encrypted with the key in ${keytab}: the keytab is stale or from another realm; re-export it from the realm's KDC` }),
+  delegation: (ctx: FailureContext): Classified => ({ code: 'ERR_GSS_DELEGATION_REFUSED', hint: `the KDC refused the request for ${ctx.target ?? 'the target service'}: the service is not allowed to delegate to it (krbAllowedToDelegateTo / AD constrained delegation list; MIT's DB2 KDB cannot do S4U2proxy at all: use the LDAP KDB or unconstrained delegation), or the user's ticket is not forwardable; ask the user to sign in again with a forwardable ticket or have the realm admin allow this target` }),
+  serverNotFound: (ctx: FailureContext): Classified => ({ code: 'ERR_GSS_SERVER_NOT_FOUND', hint: `no such service principal for ${ctx.target ?? ctx.principal ?? 'the service'}: check the name (use the host name in the SPN, e.g. postgres@localhost, not an IP address) and that the principal exists in the realm` }),
+  clientNotFound: (ctx: FailureContext): Classified => ({ code: 'ERR_GSS_CLIENT_NOT_FOUND', hint: `no such user ${ctx.principal ?? ''} in the realm: check the user name`.replace('  ', ' ') }),
+  badPassword: (): Classified => ({ code: 'ERR_GSS_BAD_PASSWORD', hint: 'the user name or password is wrong' }),
+  passwordExpired: (ctx: FailureContext): Classified => ({ code: 'ERR_GSS_PASSWORD_EXPIRED', hint: `the password of ${ctx.principal ?? 'the user'} has expired: change it (kpasswd) before signing in` }),
+  clientRevoked: (ctx: FailureContext): Classified => ({ code: 'ERR_GSS_CLIENT_REVOKED', hint: `the KDC refuses ${ctx.principal ?? 'the user'}: the account is locked out (too many failed attempts) or disabled; the realm administrator can unlock it (kadmin modprinc -unlock)` }),
+  kdcUnreachable: (): Classified => ({ code: 'ERR_GSS_KDC_UNREACHABLE', hint: 'no KDC of the realm answered: check that the KDC runs and that krb5.conf (KRB5_CONFIG) lists it' }),
+  keytabNoKey: (keytab: string, ctx: FailureContext): Classified => ({ code: 'ERR_GSS_KEYTAB_NO_KEY', hint: `${keytab} has no key for ${ctx.principal ?? 'this service'}: export that principal's key into it (kadmin ktadd) or fix the principal name` }),
+  expired: (): Classified => ({ code: 'ERR_GSS_EXPIRED', hint: 'the ticket has expired: the user must sign in again' }),
+};
+
+/**
+ * Decide the condition of a native failure: by the krb5 error code the addon captured where the
+ * call failed when there is one ({@link classifyKrb5Code}); otherwise (a minor code MIT's
+ * mechglue remapped after it passed through SPNEGO) by the minor number and, as the fallback,
+ * the library's English text.
+ */
+function classify(s: GssStatus & { minorKind?: string }, ctx: FailureContext): Classified {
   const t = s.minorText;
   const has = (re: RegExp) => re.test(t);
   const minor = s.minor >>> 0;
@@ -234,6 +317,10 @@ function classify(s: GssStatus & { minorKind?: string }, ctx: FailureContext): {
     if (s.minor === 13 || s.minor === 1) {
       return { code: 'ERR_GSS_KEYTAB_UNREADABLE', hint: `keytab ${keytab} is not readable by uid ${uid()}: give this user read access (chown or chmod 0640 with a shared group); never make it world-readable` };
     }
+  }
+  if (s.krb5Code != null) {
+    const byCode = classifyKrb5Code(s.krb5Code >>> 0, s, ctx);
+    if (byCode) return byCode;
   }
   if (minor === K.REPEAT || has(/Request is a replay/i)) {
     return { code: 'ERR_GSS_REPLAY', hint: 'this token was already used (replay cache): the client must authenticate again with a fresh token' };
@@ -259,6 +346,12 @@ function classify(s: GssStatus & { minorKind?: string }, ctx: FailureContext): {
   if (ctx.operation === 'password' && s.routine === 'krb5_get_init_creds_password' &&
       (minor === K.PREAUTH_FAILED || minor === K.BAD_INTEGRITY || has(/Preauthentication failed|Password incorrect|Decrypt integrity check failed/i))) {
     return { code: 'ERR_GSS_BAD_PASSWORD', hint: 'the user name or password is wrong' };
+  }
+  if (ctx.operation === 'password' && (minor === K.KEY_EXP || has(/Password has expired/i))) {
+    return HINTS.passwordExpired(ctx);
+  }
+  if (ctx.operation === 'password' && (minor === K.CLIENT_REVOKED || has(/Client's credentials have been revoked|Client's entry in database has expired/i))) {
+    return HINTS.clientRevoked(ctx);
   }
   if (has(/Cannot contact any KDC|Cannot find KDC|Cannot resolve network address for KDC/i)) {
     return { code: 'ERR_GSS_KDC_UNREACHABLE', hint: 'no KDC of the realm answered: check that the KDC runs and that krb5.conf (KRB5_CONFIG) lists it' };
@@ -301,12 +394,16 @@ function isNativeFailure(e: unknown): e is NativeFailure {
  */
 export function toGssError(e: unknown, ctx: FailureContext): Error {
   if (isNativeFailure(e)) {
-    const status = { major: e.major, minor: e.minor, routine: e.routine, majorText: e.majorText, minorText: e.minorText, minorKind: e.minorKind };
+    const status = { major: e.major, minor: e.minor, routine: e.routine, majorText: e.majorText, minorText: e.minorText, minorKind: e.minorKind, krb5Code: e.krb5Code ?? null };
     const { code, hint } = classify(status, ctx);
     const Cls = classes[code];
     const { minorKind: _ignored, ...plain } = status;
     void _ignored;
-    return new Cls(code, hint, plain);
+    const err = new Cls(code, hint, plain);
+    // The acceptor's error token for the client: a Buffer made by the addon, copied so the
+    // error owns it.
+    if (Buffer.isBuffer(e.token) && e.token.length > 0) (err as { token: Buffer | null }).token = Buffer.from(e.token);
+    return err;
   }
   if (e instanceof Error || (typeof e === 'object' && e !== null && 'message' in e)) {
     const code = (e as { code?: unknown }).code;
@@ -326,3 +423,6 @@ export function localGssError(code: GssErrorCode, hint: string, routine: string,
 
 /** For unit tests of the mapping only. @internal */
 export const __classifyForTest = classify;
+
+/** For unit tests: the krb5 codes the mapping names, checked against the addon's constants. @internal */
+export const __krb5CodesForTest = K;

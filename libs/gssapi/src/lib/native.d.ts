@@ -13,6 +13,10 @@ export interface NativeFailure extends Error {
   majorText: string;
   minorText: string;
   minorKind: 'krb5' | 'errno' | 'none';
+  /** The krb5 error code captured on the worker thread (unsigned); null when unknown. */
+  krb5Code: number | null;
+  /** A failed accept step: the error token for the client, when the library made one. */
+  token?: Buffer;
 }
 
 export interface NativeCredInfo {
@@ -93,8 +97,11 @@ export interface NativeBinding {
   credentialFromCache(name: string, owned: boolean): Promise<NativeCredential>;
   importCredential(blob: Buffer): Promise<NativeCredential>;
   passwordLogin(opts: NativePasswordOptions): Promise<NativeCredential>;
-  /** krb5_cc_resolve + krb5_cc_destroy; false when there was nothing to destroy. */
-  destroyCache(name: string): boolean;
+  /**
+   * krb5_cc_resolve + krb5_cc_destroy on the libuv pool, after any worker still reading or
+   * writing the cache; resolves false when there was nothing to destroy.
+   */
+  destroyCache(name: string): Promise<boolean>;
   /** setenv/unsetenv of KRB5_CONFIG, KRB5RCACHEDIR or KRB5_TRACE; throws while operations run. */
   setKerberosEnv(name: string, value: string | null): void;
   constants: Record<string, number>;

@@ -79,7 +79,7 @@ describe('S4U2proxy (ldap KDB)', () => {
       pg.dispose();
       reloaded.dispose();
     } finally {
-      stored.destroy();
+      await stored.destroy();
     }
   });
 

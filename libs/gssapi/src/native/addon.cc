@@ -91,6 +91,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
     inst = new Instance();
     env.SetInstanceData<Instance>(inst);
     std::shared_ptr<Registry> registry = inst->registry;
+    registry->env = env;  // lets it queue cache destructions on the libuv pool
     // Safety net at environment teardown (process exit, worker thread end): release handles
     // and destroy the caches we made. Disposal by the application is still the contract.
     env.AddCleanupHook([registry]() {

@@ -1,3 +1,10 @@
+// com_err.h has no C++ guard and krb5.h includes it outside its extern "C" block, so
+// error_message() would be declared with C++ linkage (an undefined, mangled symbol at load).
+// Include it first, as C; its include guard keeps krb5.h from declaring it again.
+extern "C" {
+#include <et/com_err.h>
+}
+
 #include "common.h"
 
 #include <string.h>
@@ -38,6 +45,25 @@ static std::string DisplayStatus(OM_uint32 code, int type) {
   return out;
 }
 
+// A code of libkrb5's own com_err table (krb5_err.h). MIT's mechglue hands krb5 minor codes
+// through unchanged, so such a minor status is the krb5 error itself; codes remapped after
+// passing through SPNEGO are small numbers and never fall in this range.
+static bool IsKrb5TableCode(OM_uint32 minor) {
+  krb5_error_code c = static_cast<krb5_error_code>(minor);
+  return c >= ERROR_TABLE_BASE_krb5 && c < ERROR_TABLE_BASE_krb5 + 256;
+}
+
+// Codes the TypeScript side maps to a typed error. A remapped (SPNEGO) minor status is
+// recognised when its text is exactly the library's message for one of them; anything else
+// stays unknown (0) and the TypeScript side falls back to matching the text.
+static const krb5_error_code kKnownCodes[] = {
+    KRB5KDC_ERR_C_PRINCIPAL_UNKNOWN, KRB5KDC_ERR_S_PRINCIPAL_UNKNOWN, KRB5KDC_ERR_BADOPTION,
+    KRB5KDC_ERR_PREAUTH_FAILED,      KRB5KDC_ERR_KEY_EXP,             KRB5KDC_ERR_CLIENT_REVOKED,
+    KRB5KRB_AP_ERR_BAD_INTEGRITY,    KRB5KRB_AP_ERR_TKT_EXPIRED,      KRB5KRB_AP_ERR_REPEAT,
+    KRB5KRB_AP_ERR_SKEW,             KRB5KRB_AP_ERR_MODIFIED,         KRB5KRB_AP_ERR_BADKEYVER,
+    KRB5KRB_AP_ERR_NOKEY,            KRB5_KDC_UNREACH,                KRB5_REALM_CANT_RESOLVE,
+};
+
 void CaptureGss(Failure& f, const char* routine, OM_uint32 major, OM_uint32 minor) {
   f.failed = true;
   f.major = major;
@@ -47,6 +73,16 @@ void CaptureGss(Failure& f, const char* routine, OM_uint32 major, OM_uint32 mino
   if (minor != 0) {
     f.minorText = DisplayStatus(minor, GSS_C_MECH_CODE);
     f.minorKind = "krb5";
+    if (IsKrb5TableCode(minor)) {
+      f.krb5Code = static_cast<krb5_error_code>(minor);
+    } else {
+      for (krb5_error_code c : kKnownCodes) {
+        if (f.minorText == error_message(c)) {
+          f.krb5Code = c;
+          break;
+        }
+      }
+    }
   }
 }
 
@@ -64,6 +100,7 @@ void CaptureKrb5(Failure& f, krb5_context ctx, const char* routine, krb5_error_c
     f.minorText = "Kerberos error " + std::to_string(code);
   }
   f.minorKind = "krb5";
+  f.krb5Code = code;
 }
 
 void CaptureErrno(Failure& f, const char* routine, int err, const std::string& what) {
@@ -99,6 +136,7 @@ Napi::Value FailureToJs(Napi::Env env, const Failure& f) {
   o.Set("majorText", f.majorText);
   o.Set("minorText", f.minorText);
   o.Set("minorKind", f.minorKind);
+  o.Set("krb5Code", f.krb5Code != 0 ? Napi::Number::New(env, static_cast<OM_uint32>(f.krb5Code)) : env.Null());
   return o;
 }
 
@@ -146,13 +184,7 @@ krb5_context Registry::MainContext() {
   return kctx;
 }
 
-bool Registry::DestroyCache(const std::string& name, std::string* error) {
-  caches.erase(name);
-  krb5_context ctx = MainContext();
-  if (ctx == nullptr) {
-    if (error) *error = "krb5_init_context failed";
-    return false;
-  }
+bool Registry::DestroyCacheWith(krb5_context ctx, const std::string& name, std::string* error) {
   krb5_ccache cc = nullptr;
   krb5_error_code code = krb5_cc_resolve(ctx, name.c_str(), &cc);
   // Resolving a MEMORY name creates an empty cache, so "existed" means "had a principal".
@@ -177,6 +209,73 @@ bool Registry::DestroyCache(const std::string& name, std::string* error) {
   return existed;
 }
 
+bool Registry::DestroyCache(const std::string& name, std::string* error) {
+  caches.erase(name);
+  krb5_context ctx = MainContext();
+  if (ctx == nullptr) {
+    if (error) *error = "krb5_init_context failed";
+    return false;
+  }
+  return DestroyCacheWith(ctx, name, error);
+}
+
+// krb5_cc_destroy of a FILE cache is file I/O (and of a MEMORY cache takes a process-wide
+// lock), so it runs on the libuv pool like every other Kerberos call.
+class DestroyCacheWorker : public Napi::AsyncWorker {
+ public:
+  DestroyCacheWorker(Napi::Env env, std::shared_ptr<Registry> r, std::string name, std::vector<napi_deferred> waiters)
+      : Napi::AsyncWorker(env, "fwgss"), registry_(std::move(r)), name_(std::move(name)), waiters_(std::move(waiters)) {
+    gPendingWorkers++;
+  }
+  ~DestroyCacheWorker() override { gPendingWorkers--; }
+
+ protected:
+  void Execute() override {
+    krb5_context ctx = nullptr;
+    if (krb5_init_context(&ctx) != 0) return;
+    existed_ = Registry::DestroyCacheWith(ctx, name_, nullptr);
+    krb5_free_context(ctx);
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    for (napi_deferred d : waiters_) napi_resolve_deferred(env, d, Napi::Boolean::New(env, existed_));
+  }
+
+ private:
+  std::shared_ptr<Registry> registry_;  // keeps the registry alive until we are done
+  std::string name_;
+  std::vector<napi_deferred> waiters_;
+  bool existed_ = false;
+};
+
+void Registry::ScheduleDestroy(const std::string& name, napi_deferred deferred) {
+  caches.erase(name);
+  auto& waiters = pendingDestroys[name];
+  if (deferred != nullptr) waiters.push_back(deferred);
+  auto it = cacheUsers.find(name);
+  if (it != cacheUsers.end() && it->second > 0) return;  // UnuseCache starts it
+  std::vector<napi_deferred> ws = std::move(waiters);
+  pendingDestroys.erase(name);
+  if (tornDown || env == nullptr) {
+    DestroyCache(name, nullptr);
+    return;  // at teardown nobody can await a promise any more
+  }
+  // Keep ourselves alive while the worker runs: the Instance may go first at teardown.
+  auto* w = new DestroyCacheWorker(Napi::Env(env), shared_from_this(), name, std::move(ws));
+  w->Queue();
+}
+
+void Registry::UseCache(const std::string& name) { cacheUsers[name]++; }
+
+void Registry::UnuseCache(const std::string& name) {
+  auto it = cacheUsers.find(name);
+  if (it == cacheUsers.end()) return;
+  if (--it->second > 0) return;
+  cacheUsers.erase(it);
+  if (pendingDestroys.count(name) != 0) ScheduleDestroy(name, nullptr);
+}
+
 void Registry::TearDown() {
   if (tornDown) return;
   tornDown = true;
@@ -188,8 +287,10 @@ void Registry::TearDown() {
     if (c->inflight == 0) c->ReleaseNow();
   }
   std::set<std::string> cachesCopy = caches;
+  for (const auto& p : pendingDestroys) cachesCopy.insert(p.first);
   for (const std::string& name : cachesCopy) DestroyCache(name, nullptr);
   caches.clear();
+  pendingDestroys.clear();
 }
 
 Registry::~Registry() {
@@ -213,7 +314,14 @@ void CredState::ReleaseNow() {
     gss_release_cred(&minor, &cred);
     cred = GSS_C_NO_CREDENTIAL;
   }
-  for (const std::string& name : ownedCaches) registry->DestroyCache(name, nullptr);
+  // dispose() promises the owned caches are gone when it returns, so they are destroyed here
+  // (a MEMORY cache is memory, a FILE cache one unlink) unless another worker still reads or
+  // writes one: that one is destroyed on the libuv pool once the worker is done.
+  for (const std::string& name : ownedCaches) {
+    auto it = registry->cacheUsers.find(name);
+    if (it != registry->cacheUsers.end() && it->second > 0) registry->ScheduleDestroy(name, nullptr);
+    else registry->DestroyCache(name, nullptr);
+  }
   ownedCaches.clear();
 }
 
@@ -222,11 +330,23 @@ void CredState::Dispose() {
   if (inflight == 0) ReleaseNow();
 }
 
-void CredState::Acquire() { inflight++; }
+void CredState::Acquire() {
+  if (inflight++ == 0) {
+    // The caches behind the handle are in use from the first worker to the last; the list is
+    // copied so that caches added or forgotten meanwhile cannot unbalance the counts.
+    usedCaches = ownedCaches;
+    usedCaches.insert(usedCaches.end(), readCaches.begin(), readCaches.end());
+    for (const std::string& name : usedCaches) registry->UseCache(name);
+  }
+}
 
 void CredState::Release() {
-  inflight--;
-  if (disposed && inflight == 0) ReleaseNow();
+  if (--inflight == 0) {
+    std::vector<std::string> names = std::move(usedCaches);
+    usedCaches.clear();
+    for (const std::string& name : names) registry->UnuseCache(name);
+    if (disposed) ReleaseNow();
+  }
 }
 
 void InquireCred(gss_cred_id_t cred, CredInfo& info) {
@@ -274,7 +394,9 @@ void PromiseWorker::OnOK() {
   Napi::HandleScope scope(env);
   Done();
   if (failure_.failed) {
-    deferred_.Reject(FailureToJs(env, failure_));
+    Napi::Value error = FailureToJs(env, failure_);
+    DecorateFailure(env, error.As<Napi::Object>());
+    deferred_.Reject(error);
     return;
   }
   try {

@@ -15,7 +15,10 @@
 #include <gssapi/gssapi_krb5.h>
 #include <krb5/krb5.h>
 
+#include <string.h>
+
 #include <atomic>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -35,6 +38,10 @@ struct Failure {
   std::string minorText;
   // Which table `minor` comes from: "krb5" (a krb5/GSS mech code), "errno" or "none".
   std::string minorKind = "none";
+  // The krb5 error code behind the failure, when it is known exactly: the code of a libkrb5 call,
+  // or a minor status the krb5 mechanism returned unchanged. 0 when unknown (e.g. a minor code
+  // MIT's mechglue remapped to a small number after it passed through SPNEGO).
+  krb5_error_code krb5Code = 0;
 };
 
 void CaptureGss(Failure& f, const char* routine, OM_uint32 major, OM_uint32 minor);
@@ -53,24 +60,58 @@ std::string OidToString(gss_const_OID oid);
 std::string DisplayName(gss_name_t name);
 void Wipe(void* p, size_t n);
 
+// An allocator that zeroes every block before giving it back, including the old block a vector
+// frees when it grows. Secrets (passwords, exported credential blobs) live in SecretBytes so no
+// copy is ever freed unwiped, whatever the container does internally.
+template <class T>
+struct WipingAllocator {
+  using value_type = T;
+  WipingAllocator() noexcept = default;
+  template <class U>
+  WipingAllocator(const WipingAllocator<U>&) noexcept {}
+  T* allocate(size_t n) { return std::allocator<T>().allocate(n); }
+  void deallocate(T* p, size_t n) noexcept {
+    Wipe(p, n * sizeof(T));
+    std::allocator<T>().deallocate(p, n);
+  }
+  template <class U>
+  bool operator==(const WipingAllocator<U>&) const noexcept { return true; }
+  template <class U>
+  bool operator!=(const WipingAllocator<U>&) const noexcept { return false; }
+};
+using SecretBytes = std::vector<uint8_t, WipingAllocator<uint8_t>>;
+
 struct CredState;
 struct CtxState;
 
 // Live handles of one Node environment, so that the environment's cleanup hook can release
 // what JS code forgot to dispose (deterministic disposal is the API; this is the safety net).
-struct Registry {
+struct Registry : std::enable_shared_from_this<Registry> {
   std::set<CredState*> creds;
   std::set<CtxState*> contexts;
   // Caches this addon created (service ccaches, password logins, store()) and has not destroyed.
   std::set<std::string> caches;
   bool tornDown = false;
-  krb5_context kctx = nullptr;  // main-thread context for krb5_cc_destroy; created lazily
+  krb5_context kctx = nullptr;  // main-thread context for krb5_cc_destroy at teardown; lazy
+  napi_env env = nullptr;       // the environment this registry belongs to (set at module init)
+  // Workers in flight per cache name (main thread): a cache is never destroyed under a worker
+  // that reads or writes it; the destruction waits until the count drops to zero.
+  std::map<std::string, int> cacheUsers;
+  // Destructions waiting for those workers, with the promises to settle (null: nobody waits).
+  std::map<std::string, std::vector<napi_deferred>> pendingDestroys;
 
   krb5_context MainContext();
-  // krb5_cc_resolve + krb5_cc_destroy: a MEMORY cache survives gss_release_cred, and a FILE
-  // cache is a file holding tickets, so both are destroyed explicitly. Returns false when the
-  // cache did not exist.
+  // krb5_cc_resolve + krb5_cc_destroy with the given context (any thread, one context per
+  // thread): a MEMORY cache survives gss_release_cred, and a FILE cache is a file holding
+  // tickets, so both are destroyed explicitly. Returns false when the cache did not exist.
+  static bool DestroyCacheWith(krb5_context ctx, const std::string& name, std::string* error);
+  // Synchronous destruction on the main thread: only for environment teardown.
   bool DestroyCache(const std::string& name, std::string* error);
+  // Destroy a cache off the event loop (main thread caller), once no worker uses it. `deferred`
+  // (may be null) is resolved with whether the cache existed.
+  void ScheduleDestroy(const std::string& name, napi_deferred deferred);
+  void UseCache(const std::string& name);
+  void UnuseCache(const std::string& name);
   void TearDown();
   ~Registry();
 };
@@ -89,6 +130,10 @@ struct CredState {
   gss_cred_id_t cred = GSS_C_NO_CREDENTIAL;
   CredInfo info;
   std::vector<std::string> ownedCaches;  // destroyed with the credential
+  // Caches the gss handle reads tickets from (e.g. the cache it was loaded from): while a worker
+  // uses the handle, those caches count as in use (Registry::cacheUsers).
+  std::vector<std::string> readCaches;
+  std::vector<std::string> usedCaches;   // main thread: caches counted in use while inflight > 0
   int inflight = 0;                      // main thread
   bool disposed = false;                 // main thread
   std::shared_ptr<Registry> registry;
@@ -141,6 +186,8 @@ class PromiseWorker : public Napi::AsyncWorker {
   virtual Napi::Value Result(Napi::Env env) = 0;
   // Main thread, before settling: drop busy flags and in-flight counts.
   virtual void Done() {}
+  // Main thread: add fields to the rejection of a failed call (e.g. the acceptor's error token).
+  virtual void DecorateFailure(Napi::Env env, Napi::Object error) {}
   Failure failure_;
 
  private:

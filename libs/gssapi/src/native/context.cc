@@ -125,6 +125,8 @@ class AcceptStepWorker : public StepWorker {
     OM_uint32 major = gss_accept_sec_context(&minor, &ctx_, cred_, &in, GSS_C_NO_CHANNEL_BINDINGS, &src, &mech,
                                              &out_, &retFlags_, &timeRec_, &deleg_);
     if (GSS_ERROR(major)) {
+      // `out_` may hold an error token (a KRB-ERROR, or a SPNEGO reject) for the client; it is
+      // kept and handed to JS with the failure (DecorateFailure).
       CaptureGss(failure_, "gss_accept_sec_context", major, minor);
       if (src != GSS_C_NO_NAME) gss_release_name(&minor, &src);
       return;
@@ -159,6 +161,10 @@ class AcceptStepWorker : public StepWorker {
         delegInfo_ = CredInfo();
       }
     }
+  }
+
+  void DecorateFailure(Napi::Env env, Napi::Object error) override {
+    if (out_.length > 0) error.Set("token", Token(env));
   }
 
   Napi::Value Result(Napi::Env env) override {

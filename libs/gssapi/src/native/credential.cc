@@ -46,10 +46,11 @@ class CredentialWrap : public Napi::ObjectWrap<CredentialWrap> {
   }
 
   ~CredentialWrap() override {
-    // Garbage collection is not the disposal mechanism, but a forgotten credential must not
-    // leak its handle or its caches: dropping our reference releases them (deferred while a
-    // worker still uses the handle).
-    if (state_) state_->Dispose();
+    // Garbage collection only drops this object's reference. Contexts started with the
+    // credential share its state and keep using it; the handle and owned caches are released
+    // when the last holder lets go (~CredState), so a forgotten credential still does not leak.
+    // Disposing here would break a live context whose JS credential was collected.
+    state_.reset();
   }
 
   std::shared_ptr<CredState> State(Napi::Env env) {
@@ -204,7 +205,9 @@ static Napi::Value AcquireServiceCredential(const Napi::CallbackInfo& info) {
 class FromCacheWorker : public PromiseWorker {
  public:
   FromCacheWorker(Napi::Env env, std::string name, bool owned)
-      : PromiseWorker(env), registry_(GetInstance(env)->registry), name_(std::move(name)), owned_(owned) {}
+      : PromiseWorker(env), registry_(GetInstance(env)->registry), name_(std::move(name)), owned_(owned) {
+    registry_->UseCache(name_);  // a destroyCache() meanwhile waits for us
+  }
 
  protected:
   void Run() override {
@@ -220,12 +223,15 @@ class FromCacheWorker : public PromiseWorker {
     auto state = std::make_shared<CredState>(registry_, cred_);
     cred_ = GSS_C_NO_CREDENTIAL;
     state->info = info_;
+    // The krb5 mechanism reads the cache again when the credential gets service tickets.
+    if (!owned_) state->readCaches.push_back(name_);
     if (owned_) {
       state->ownedCaches.push_back(name_);
       registry_->caches.insert(name_);
     }
     return WrapCredential(env, state);
   }
+  void Done() override { registry_->UnuseCache(name_); }
   ~FromCacheWorker() override {
     OM_uint32 minor = 0;
     if (cred_ != GSS_C_NO_CREDENTIAL) gss_release_cred(&minor, &cred_);
@@ -277,7 +283,7 @@ class ImportWorker : public PromiseWorker {
 
  private:
   std::shared_ptr<Registry> registry_;
-  std::vector<uint8_t> blob_;
+  SecretBytes blob_;
   gss_cred_id_t cred_ = GSS_C_NO_CREDENTIAL;
   CredInfo info_;
 };
@@ -342,7 +348,9 @@ Napi::Value CredentialWrap::Export(const Napi::CallbackInfo& info) {
 class StoreWorker : public CredUseWorker {
  public:
   StoreWorker(Napi::Env env, std::shared_ptr<CredState> cred, std::string name, bool own)
-      : CredUseWorker(env, cred), name_(std::move(name)), own_(own), registry_(cred->registry) {}
+      : CredUseWorker(env, cred), name_(std::move(name)), own_(own), registry_(cred->registry) {
+    registry_->UseCache(name_);
+  }
 
  protected:
   void Run() override {
@@ -359,6 +367,7 @@ class StoreWorker : public CredUseWorker {
     registry_->caches.insert(name_);
     if (own_ && state_) state_->ownedCaches.push_back(name_);
     CredUseWorker::Done();
+    registry_->UnuseCache(name_);
   }
   Napi::Value Result(Napi::Env env) override { return Napi::String::New(env, name_); }
 
@@ -379,19 +388,26 @@ Napi::Value CredentialWrap::Store(const Napi::CallbackInfo& info) {
 
 // ---------------------------------------------------------------- destroyCache
 
-// Synchronous on purpose: destroying a MEMORY cache is a memory operation and a FILE cache an
-// unlink, and callers need "gone" to be true when the call returns.
+// Asynchronous: krb5_cc_destroy of a FILE cache is file I/O, and a worker may still be loading
+// or writing the cache; the destruction waits for such workers and then runs on the libuv pool.
+// The promise resolves with whether the cache existed.
 static Napi::Value DestroyCache(const Napi::CallbackInfo& info) {
-  if (!info[0].IsString()) ThrowUsage(info.Env(), "ERR_GSS_INVALID_ARG", "cache name must be a string");
-  Instance* inst = GetInstance(info.Env());
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) ThrowUsage(env, "ERR_GSS_INVALID_ARG", "cache name must be a string");
+  Instance* inst = GetInstance(env);
   std::string name = info[0].As<Napi::String>().Utf8Value();
   // Forget it in any credential that owns it, so dispose() does not destroy a reused name later.
   for (CredState* c : inst->registry->creds) {
     auto& v = c->ownedCaches;
     for (auto it = v.begin(); it != v.end();) it = (*it == name) ? v.erase(it) : it + 1;
   }
-  bool existed = inst->registry->DestroyCache(name, nullptr);
-  return Napi::Boolean::New(info.Env(), existed);
+  napi_deferred deferred = nullptr;
+  napi_value promise = nullptr;
+  if (napi_create_promise(env, &deferred, &promise) != napi_ok) {
+    ThrowUsage(env, "ERR_GSS_INTERNAL", "could not create a promise");
+  }
+  inst->registry->ScheduleDestroy(name, deferred);
+  return Napi::Value(env, promise);
 }
 
 void InitCredential(Napi::Env env, Napi::Object exports) {

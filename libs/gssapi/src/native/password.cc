@@ -28,6 +28,8 @@ class PasswordWorker : public PromiseWorker {
     if (pw.IsBuffer()) {
       auto b = pw.As<Napi::Buffer<uint8_t>>();
       // NUL-terminated copy in C++-owned memory, wiped as soon as the KDC exchange is over.
+      // Reserved up front so it is one block; SecretBytes would wipe any other block anyway.
+      password_.reserve(b.Length() + 1);
       password_.assign(b.Data(), b.Data() + b.Length());
     }
     password_.push_back(0);
@@ -82,7 +84,10 @@ class PasswordWorker : public PromiseWorker {
           CaptureKrb5(failure_, ctx, "krb5_parse_name", code);
           break;
         }
-        std::string path = keytab_.rfind("FILE:", 0) == 0 ? keytab_.substr(5) : keytab_;
+        // "FILE:/x" and "WRFILE:/x" name the file /x (as in credential.cc's KeytabPath).
+        std::string path = keytab_.rfind("FILE:", 0) == 0     ? keytab_.substr(5)
+                           : keytab_.rfind("WRFILE:", 0) == 0 ? keytab_.substr(7)
+                                                              : keytab_;
         int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
           CaptureErrno(failure_, "open", errno, "keytab " + path);
@@ -127,8 +132,13 @@ class PasswordWorker : public PromiseWorker {
         break;
       }
       ccache_ = std::string("MEMORY:") + krb5_cc_get_name(ctx, cc);
-      if ((code = krb5_cc_initialize(ctx, cc, client)) != 0 || (code = krb5_cc_store_cred(ctx, cc, &creds)) != 0) {
-        CaptureKrb5(failure_, ctx, "krb5_cc_store_cred", code);
+      const char* step = "krb5_cc_initialize";
+      if ((code = krb5_cc_initialize(ctx, cc, client)) == 0) {
+        step = "krb5_cc_store_cred";
+        code = krb5_cc_store_cred(ctx, cc, &creds);
+      }
+      if (code != 0) {
+        CaptureKrb5(failure_, ctx, step, code);
         krb5_cc_destroy(ctx, cc);
         cc = nullptr;
         ccache_.clear();
@@ -172,7 +182,7 @@ class PasswordWorker : public PromiseWorker {
  private:
   std::shared_ptr<Registry> registry_;
   std::string username_, keytab_, service_, krb5Config_, ccache_;
-  std::vector<uint8_t> password_;
+  SecretBytes password_;
   bool verify_ = true;
   gss_cred_id_t cred_ = GSS_C_NO_CREDENTIAL;
   CredInfo info_;

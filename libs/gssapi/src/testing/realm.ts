@@ -6,11 +6,11 @@
 import { execFile } from 'node:child_process';
 import { Socket, connect } from 'node:net';
 // The realm tool lives in a testing library; only specs and this helper use it (never src/lib).
-import { ensureRealm, ensureRogueRealm, kinit, RealmEnv, RealmKdb, RealmUser, realmProcessEnv, testPortBase, TicketCache } from '@forwardable/testing/realm';
+import { ensureRealm, ensureRogueRealm, kadminLocal, kinit, RealmEnv, RealmKdb, RealmUser, realmProcessEnv, testPortBase, TicketCache } from '@forwardable/testing/realm';
 import { AcceptorContext, AcceptResult, configureKerberos, Credential, InitiatorContext } from '../index';
 
 export type { RealmEnv, RealmKdb, RealmUser, TicketCache };
-export { ensureRealm, ensureRogueRealm, kinit, realmProcessEnv, testPortBase };
+export { ensureRealm, ensureRogueRealm, kadminLocal, kinit, realmProcessEnv, testPortBase };
 
 /**
  * Start (or reuse) the realm and point libkrb5 at it. Jest gives each file a copy of

@@ -191,6 +191,22 @@ export function kinit(realm: RealmEnv, user: RealmUser, flags: string[] = [], pa
   return { name, path, destroy: () => rmSync(d, { recursive: true, force: true }) };
 }
 
+/**
+ * Run one `kadmin.local` query against an MIT realm's database (as the realm's own user when
+ * running as root), e.g. to add a throwaway principal or policy for a test. Never change the
+ * demo users: other suites share the realm.
+ */
+export function kadminLocal(realm: RealmEnv, query: string): string {
+  const env = { KRB5_CONFIG: realm.krb5Config, KRB5_KDC_PROFILE: join(realm.dir, 'kdc/kdc.conf') };
+  const args = ['kadmin.local', '-r', realm.realm, '-q', query];
+  const r = process.getuid?.() === 0
+    ? run('runuser', ['-u', realm.pg.superuser, '--', 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...args])
+    : run(args[0], args.slice(1), { env: { ...process.env, ...env } });
+  // kadmin.local exits 0 even when the query fails; it says so on stderr.
+  if (r.status !== 0 || /^(add_principal|modify_principal|add_policy|delete_principal)[^\n]*: /m.test(r.stderr)) fail(`kadmin.local ${query.split(' -pw ')[0]}`, r);
+  return r.stdout;
+}
+
 /** Run a command with the realm's environment (and optionally a ticket cache). */
 export function runWithRealm(
   realm: RealmEnv,

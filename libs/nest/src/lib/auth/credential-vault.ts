@@ -74,7 +74,7 @@ export class CredentialVault implements OnApplicationShutdown {
     try {
       await this.dataSources?.release(id);
     } finally {
-      h.file?.destroy();
+      await h.file?.destroy();
       h.credential.dispose();
     }
   }
