@@ -48,7 +48,8 @@ export class AppModule {
           ? [ServeStaticModule.forRoot({ rootPath: config.webDir, exclude: ['/api/{*path}'] })]
           : []),
       ],
-      controllers: [AppController, MetricsController],
+      // Metrics are unauthenticated counters for a scraper: only when asked for (FORWARDABLE_METRICS).
+      controllers: config.metrics ? [AppController, MetricsController] : [AppController],
       providers: [GracefulShutdown],
     };
   }

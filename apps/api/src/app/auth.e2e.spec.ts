@@ -22,7 +22,7 @@ describe('Negotiate sign-on, unconstrained delegation (db2 realm)', () => {
   beforeAll(async () => {
     realm = ensureRealm('db2');
     useRealm(realm);
-    api = await startApi(configFor(realm));
+    api = await startApi(configFor(realm, { FORWARDABLE_METRICS: 'true' }));
     alice = kinit(realm, 'alice');
     secrets.push(realm.passwords.alice, realm.passwords.bob);
   });

@@ -2,6 +2,8 @@ import { INestApplication, ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import cookieParser from 'cookie-parser';
+import helmet from 'helmet';
+import type { NextFunction, Request, Response } from 'express';
 import { configureKerberos } from '@forwardable/gssapi';
 import { AppModule } from './app.module';
 import { GracefulShutdown } from './graceful-shutdown';
@@ -30,6 +32,8 @@ export async function createApp(config: ApiConfig, opts: { logger?: false | impo
     bodyParser: false,
   });
   app.use(app.get(GracefulShutdown).middleware);
+  app.use(securityHeaders());
+  app.use(noStoreForApi);
   app.use(requireHost);
   // Small JSON bodies only: files are text, and nothing else needs more.
   app.useBodyParser('json', { limit: '2mb' });
@@ -41,4 +45,50 @@ export async function createApp(config: ApiConfig, opts: { logger?: false | impo
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
   app.enableShutdownHooks();
   return app;
+}
+
+/**
+ * Response headers for every answer, API and SPA alike (helmet): no framing by other sites
+ * (`frame-ancestors 'none'` and `X-Frame-Options: DENY`, against clickjacking of an app that signs
+ * users in silently), `X-Content-Type-Options: nosniff` (user files are served as text, never
+ * sniffed into HTML), and a Content-Security-Policy that allows only our own scripts, styles and
+ * API. Angular injects component styles at run time, hence `style-src 'unsafe-inline'`; scripts
+ * have no such exception. `upgrade-insecure-requests` is left out: the demo runs on plain HTTP on
+ * localhost, and a TLS deployment redirects at its proxy.
+ */
+export function securityHeaders() {
+  return helmet({
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        'default-src': ["'self'"],
+        'base-uri': ["'self'"],
+        'connect-src': ["'self'"],
+        'font-src': ["'self'", 'data:'],
+        'form-action': ["'self'"],
+        'frame-ancestors': ["'none'"],
+        'img-src': ["'self'", 'data:'],
+        'object-src': ["'none'"],
+        'script-src': ["'self'"],
+        'script-src-attr': ["'none'"],
+        'style-src': ["'self'", "'unsafe-inline'"],
+      },
+    },
+    frameguard: { action: 'deny' },
+    // Same-origin SPA: nothing here is meant to be embedded or read by other origins.
+    crossOriginResourcePolicy: { policy: 'same-origin' },
+    referrerPolicy: { policy: 'no-referrer' },
+  });
+}
+
+/**
+ * Every API answer is per user (files, sessions, the user's own name): no browser or shared
+ * cache may keep it. The SPA's static files stay cacheable.
+ */
+export function noStoreForApi(req: Request, res: Response, next: NextFunction): void {
+  if (req.path === '/api' || req.path.startsWith('/api/')) {
+    res.setHeader('Cache-Control', 'no-store');
+    res.setHeader('Pragma', 'no-cache');
+  }
+  next();
 }

@@ -28,6 +28,11 @@ export interface ApiConfig {
   adminGroup: string;
   /** Shared session store for several replicas (`redis://host:port`); undefined: in memory. */
   redisUrl?: string;
+  /**
+   * Serve Prometheus metrics at `/api/metrics` (FORWARDABLE_METRICS, default off). They are
+   * unauthenticated (for a scraper): turn them on only where the proxy keeps that path internal.
+   */
+  metrics: boolean;
 }
 
 /** Configuration is wrong: the message lists every problem and how to fix it. */
@@ -146,6 +151,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     webDir: str('FORWARDABLE_WEB_DIR'),
     adminGroup: str('FORWARDABLE_ADMIN_GROUP', 'forwardable-admins') as string,
     redisUrl: str('FORWARDABLE_REDIS_URL'),
+    metrics: bool('FORWARDABLE_METRICS', false),
   };
   if (config.redisUrl && !/^rediss?:\/\//.test(config.redisUrl)) problems.push(`FORWARDABLE_REDIS_URL=${config.redisUrl} must start with redis:// or rediss://`);
   const ldapUrl = str('FORWARDABLE_LDAP_URL');

@@ -5,7 +5,8 @@ import { AuthMetrics, CredentialVault, Public, UserDataSources } from '@forwarda
 /**
  * `GET /api/metrics`: Prometheus text format. Negotiations, failures by reason, password sign-ins,
  * sessions with a credential on this replica, per-user pools and their connections. Counts only:
- * no principal names, no tokens. Open like /api/health, for the scraper on the internal network.
+ * no principal names, no tokens. Unauthenticated (for a scraper), so only mounted when
+ * FORWARDABLE_METRICS is on: keep the path internal at the proxy.
  */
 @Controller()
 export class MetricsController implements OnModuleInit {

@@ -58,21 +58,36 @@ export class PasswordLoginService implements OnModuleInit {
         verifyKdc: this.verifyKdc,
       });
     } catch (err) {
-      throw this.translate(err);
+      throw this.translate(err, principal);
     } finally {
       secret.fill(0);
     }
   }
 
-  private translate(err: unknown): ApiException {
+  /**
+   * What the client is told. Every failure that depends on the account (wrong password, no such
+   * user, expired password, locked or disabled account, anything unrecognised) gets the SAME 401
+   * and message, so the answer is no oracle for who exists or which accounts are locked; the
+   * precise reason goes to the server log (principal and condition only, never the password).
+   * Server-side conditions (KDC down, KDC unverifiable, keytab) keep their own answers: they are
+   * the same for every user name.
+   */
+  private translate(err: unknown, principal: string): ApiException {
     if (!(err instanceof GssError)) return new ApiException(500, 'INTERNAL', 'password sign-in failed', undefined, { cause: err });
+    const refused = (reason: string) => {
+      this.log.warn(`password sign-in refused for ${principal}: ${reason} (${err.code})`);
+      return new ApiException(401, 'LOGIN_FAILED', 'wrong user name or password', undefined, { cause: err });
+    };
     switch (err.code) {
       case 'ERR_GSS_BAD_PASSWORD':
+        return refused('wrong password');
       case 'ERR_GSS_CLIENT_NOT_FOUND':
-        // One answer for both: do not tell who exists.
-        return new ApiException(401, 'LOGIN_FAILED', 'wrong user name or password', undefined, { cause: err });
+        return refused('no such principal');
+      case 'ERR_GSS_PASSWORD_EXPIRED':
       case 'ERR_GSS_EXPIRED':
-        return new ApiException(401, 'LOGIN_FAILED', 'the password has expired', 'Change it (kpasswd) and sign in again.', { cause: err });
+        return refused('the password has expired (kpasswd)');
+      case 'ERR_GSS_CLIENT_REVOKED':
+        return refused('the account is locked out or disabled (kadmin modprinc -unlock)');
       case 'ERR_GSS_KDC_UNREACHABLE':
         return new ApiException(503, 'KDC_UNAVAILABLE', 'the Kerberos server (KDC) does not answer', 'Try again shortly; if it persists, tell your administrator.', { cause: err });
       case 'ERR_GSS_KDC_UNVERIFIED':
@@ -85,7 +100,7 @@ export class PasswordLoginService implements OnModuleInit {
         this.log.error(`password sign-in cannot verify the KDC: ${err.message}`);
         return new ApiException(503, 'KDC_UNVERIFIED', 'the server cannot verify the Kerberos server right now', 'Tell your administrator: the service keytab is missing or unreadable.', { cause: err });
       default:
-        return new ApiException(401, 'LOGIN_FAILED', 'password sign-in failed', undefined, { cause: err });
+        return refused(`unexpected Kerberos failure: ${err.minorText || err.majorText}`);
     }
   }
 }
