@@ -3,8 +3,8 @@ import nx from '@nx/eslint-plugin';
 /**
  * Module boundaries: the tree shows the architecture, and a wrong import fails lint.
  * scope:web (Angular) never reaches the server stack; scope:api never reaches Angular;
- * scope:shared (contracts) imports no framework at all. Proven by libs/testing/lint (a fixture
- * with a deliberate bad import that this rule must reject).
+ * scope:shared (contracts) imports no framework at all. Every rule is proven by
+ * tools/workspace/boundaries.spec.ts, which lints a deliberately bad import against it.
  */
 export const depConstraints = [
   { sourceTag: 'scope:web', onlyDependOnLibsWithTags: ['scope:web', 'scope:shared'],
@@ -14,17 +14,26 @@ export const depConstraints = [
   { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'],
     bannedExternalImports: ['@nestjs/*', '@angular/*', 'typeorm', 'pg', 'rxjs'] },
   { sourceTag: 'scope:tools', onlyDependOnLibsWithTags: ['scope:tools', 'scope:api', 'scope:shared'] },
-  { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:feature', 'type:data-access', 'type:package', 'type:ui', 'type:util', 'type:native'] },
-  { sourceTag: 'type:feature', onlyDependOnLibsWithTags: ['type:feature', 'type:data-access', 'type:package', 'type:ui', 'type:util', 'type:native'] },
-  { sourceTag: 'type:data-access', onlyDependOnLibsWithTags: ['type:data-access', 'type:package', 'type:util', 'type:native'] },
+  { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:feature', 'type:data-access', 'type:package', 'type:ui', 'type:util', 'type:driver', 'type:native'] },
+  // Features use the data-access layer and the published building blocks, never the GSSAPI binding
+  // (type:native) or the PostgreSQL GSSAPI driver (type:driver) directly: how a connection as the
+  // user is made is decided in one place (libs/api/db, libs/nest).
+  { sourceTag: 'type:feature', onlyDependOnLibsWithTags: ['type:feature', 'type:data-access', 'type:package', 'type:ui', 'type:util'] },
+  { sourceTag: 'type:data-access', onlyDependOnLibsWithTags: ['type:data-access', 'type:package', 'type:util', 'type:driver', 'type:native'] },
   // Published packages (@forwardable/nest): generic building blocks, never the file browser's code.
-  { sourceTag: 'type:package', onlyDependOnLibsWithTags: ['type:package', 'type:util', 'type:native'] },
+  { sourceTag: 'type:package', onlyDependOnLibsWithTags: ['type:package', 'type:util', 'type:driver', 'type:native'] },
   // examples/: written only against the published packages (their tests run on the packed tarballs).
-  { sourceTag: 'type:example', onlyDependOnLibsWithTags: ['type:package', 'type:util', 'type:native'] },
+  { sourceTag: 'type:example', onlyDependOnLibsWithTags: ['type:package', 'type:util', 'type:driver', 'type:native'] },
   { sourceTag: 'type:ui', onlyDependOnLibsWithTags: ['type:ui', 'type:util'] },
-  { sourceTag: 'type:util', onlyDependOnLibsWithTags: ['type:util', 'type:native'] },
-  { sourceTag: 'type:native', onlyDependOnLibsWithTags: ['type:util'] },
-  { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:util', 'type:native', 'type:data-access', 'type:package', 'type:testing'] },
+  { sourceTag: 'type:util', onlyDependOnLibsWithTags: ['type:util', 'type:driver', 'type:native'] },
+  // @forwardable/pg-gssapi: node-postgres over the binding, nothing else of ours.
+  { sourceTag: 'type:driver', onlyDependOnLibsWithTags: ['type:native'] },
+  // The native binding depends on nothing of ours (an empty list allows no workspace project):
+  // it is the bottom layer, published on its own.
+  { sourceTag: 'type:native', onlyDependOnLibsWithTags: [] },
+  { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:util', 'type:driver', 'type:native', 'type:data-access', 'type:package', 'type:testing'] },
+  // What npm users install must resolve on npm: a published package imports only published ones.
+  { sourceTag: 'publish:npm', onlyDependOnLibsWithTags: ['publish:npm'] },
 ];
 
 export default [
