@@ -130,6 +130,28 @@ describe('errors that say what to do', () => {
     }
   });
 
+  it('classifies a SPNEGO-wrapped failure, whose minor code MIT remapped, by its text (the fallback)', async () => {
+    const stale = join(dir, 'stale-spnego.keytab');
+    writeFileSync(stale, bumpKvno(readFileSync(realm.httpKeytab), 5), { mode: 0o600 });
+    const service = await acquireServiceCredential({ keytab: stale, principal: `HTTP/localhost@${realm.realm}`, usage: 'accept' });
+    const alice = await userCredential(realm, 'alice');
+    const client = new InitiatorContext({ credential: alice.cred, target: 'HTTP@localhost', mech: 'spnego' });
+    const acceptor = new AcceptorContext(service);
+    try {
+      const err = (await handshake(client, acceptor).catch((e: unknown) => e)) as GssError;
+      expect(err).toBeInstanceOf(KeyVersionMismatchError);
+      // No krb5 code survived SPNEGO (a small remapped minor, an extended message): the text decided.
+      expect(err.krb5Code).toBeNull();
+      expect(err.minor).toBeLessThan(0x1000000); // krb5 table codes are 0x96c73a00 and up
+      expect(err.minorText).toMatch(/kvno \d+/);
+    } finally {
+      acceptor.dispose();
+      client.dispose();
+      alice.dispose();
+      service.dispose();
+    }
+  });
+
   it('names an unknown target service (Server not found in Kerberos database)', async () => {
     const alice = await userCredential(realm, 'alice');
     // 127.0.0.1 is not in any SPN: the classic libpq mistake.
