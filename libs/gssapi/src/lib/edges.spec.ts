@@ -134,6 +134,18 @@ describe('binding edges: credential lifetime, cache destruction, secrets, error 
     }
   });
 
+  it('a forgotten Credential still releases its handle and destroys the caches it owns once collected', async () => {
+    let ref: WeakRef<Credential> | undefined;
+    const make = async () => {
+      const cred = await passwordLogin({ username: 'carol', password: realm.passwords.carol, keytab: realm.httpKeytab, servicePrincipal: spn() });
+      ref = new WeakRef(cred);
+      return (await cred.store()).name; // owned by the credential
+    };
+    const name = await make();
+    await collectUntil(() => ref?.deref() === undefined);
+    await expect(Credential.fromCache(name, 'password')).rejects.toMatchObject({ code: 'ERR_GSS_NO_CREDENTIALS' });
+  });
+
   it('destroyCache() waits for a load from the cache that is still running, off the event loop', async () => {
     const alice = await userCredential(realm, 'alice');
     try {
