@@ -190,6 +190,11 @@ describe('forwardable-roles sync on the LDAP realm', () => {
     expect(statements.filter((l) => /"(alice|bob|carol|dbadmin)"/.test(l))).toEqual([]);
     expect(superuserSql(realm, `SELECT rolcanlogin || ' ' || rolcreaterole FROM pg_roles WHERE rolname IN ('alice', 'dbadmin') ORDER BY rolname`)).toEqual(before);
     expect(superuserSql(realm, `SELECT rolcanlogin FROM pg_roles WHERE rolname = 'bob'`)).toEqual(['t']);
+    // A group role no longer listed is not a departed user: even --drop --force leaves it.
+    const unlisted = sync('--groups', '', '--drop', '--force', '--apply');
+    expect(unlisted.stderr).toBe('');
+    expect(unlisted.stdout).not.toContain(engGroup);
+    expect(roles()[engGroup]).toBe('false true -');
   });
 
   it('refuses a group that is not in the directory instead of disabling everyone, and an unknown option', () => {

@@ -42,7 +42,7 @@ export class GroupsService {
 
   /**
    * Names (`cn`) of the directory objects with these SIDs (`objectSid`), cached for
-   * {@link SID_CACHE_MS}; SIDs with no object (well-known ones such as S-1-18-1) are left out.
+   * SID_CACHE_MS; SIDs with no object (well-known ones such as S-1-18-1) are left out.
    * @returns undefined when the directory does not answer (the caller falls back).
    */
   private async namesOfSids(sids: string[]): Promise<string[] | undefined> {

@@ -187,9 +187,11 @@ export function planRoles(dir: DirectorySnapshot, db: DatabaseRoles, o: RolePlan
     }
   }
 
-  // Managed roles of users who left the users group (group roles are never disabled or dropped).
+  // Managed roles of users who left the users group. Group roles (never LOGIN, never in a login
+  // group) are not users: one no longer listed is left as it is, since policies may name it.
   for (const r of [...db.roles.values()].sort((a, b) => a.name.localeCompare(b.name))) {
     if (!r.managed || r.superuser || r.name === db.operator || wanted.has(r.name) || managedGroups.has(r.name) || dir.groups.has(r.name)) continue;
+    if (!r.login && !loginGroups.some((g) => r.memberOf.includes(g))) continue;
     if (!r.login && !o.drop && !r.memberOf.some((g) => managedGroups.has(g))) continue;
     const who = ident(r.name);
     if (o.drop && r.ownedObjects > 0 && !o.force) {
