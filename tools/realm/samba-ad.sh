@@ -99,6 +99,9 @@ ad_provision() {
     || { tail -n 20 "$DIR/log/samba-provision.log" >&2; die "samba-tool domain provision failed (log: $DIR/log/samba-provision.log)"; }
   # Only the KDC and LDAP: no SMB file service, NetBIOS, DNS, replication or winbind.
   sed -i 's/^\([[:space:]]*server services =\).*/\1 kdc, ldap/' "$(ad_smb_conf)"
+  # Simple binds over plain LDAP, so the API's group lookup (FORWARDABLE_LDAP_*: a simple bind)
+  # can read this throwaway DC over its private veth link; a real DC keeps requiring TLS (ldaps://).
+  sed -i '/^[[:space:]]*server services =/a\\tldap server require strong auth = no' "$(ad_smb_conf)"
 }
 
 ad_create_accounts() {

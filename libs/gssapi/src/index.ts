@@ -30,7 +30,10 @@ export {
   type InitiateResult,
   type InitiatorOptions,
   type TokenMechanism,
+  pacLogonInfo,
+  type NameAttribute,
 } from './lib/context';
+export { parsePacLogonInfo, sidToBuffer, sidFromBuffer, PacParseError, type PacLogonInfo } from './lib/pac';
 export {
   BadPasswordError,
   ClientNotFoundError,

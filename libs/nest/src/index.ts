@@ -47,6 +47,7 @@ export {
   CSRF_HEADER,
   CSRF_VALUE,
   SESSION_COOKIE,
+  isSameOriginPath,
   type ApiError,
   type ApiErrorCode,
   type DelegationKind,
@@ -55,3 +56,19 @@ export {
   type LoginResponse,
   type MeResponse,
 } from './lib/contract';
+export { type LdapOptions, ldapOptionsFromEnv } from './lib/directory/ldap';
+export { readDirectory, type DirectoryReadOptions, type DirectorySnapshot } from './lib/roles/directory';
+export {
+  MANAGED_ROLE,
+  planRoles,
+  readDatabaseRoles,
+  renderRolePlan,
+  applyRolePlan,
+  type DatabaseRoles,
+  type RolePlan,
+  type RolePlanOptions,
+  type RoleQueryable,
+  type RoleState,
+  type RoleStep,
+} from './lib/roles/plan';
+export { syncRoles, type RoleSyncOptions, type RoleSyncResult } from './lib/roles/sync';

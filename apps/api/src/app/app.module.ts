@@ -29,7 +29,7 @@ export class AppModule {
           adminGroup: config.adminGroup,
           ldap: config.ldap,
           sessionStore: config.redisUrl ? new RedisSessionStore(config.redisUrl) : undefined,
-          passwordLogin: { enabled: config.passwordLogin, verifyKdc: config.verifyKdc },
+          passwordLogin: { enabled: config.passwordLogin, verifyKdc: config.verifyKdc, redirectTo: config.loginRedirect },
           database: {
             host: config.pg.host,
             hostaddr: config.pg.hostaddr,

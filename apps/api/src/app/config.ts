@@ -1,6 +1,6 @@
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
-import type { DelegationMode } from '@forwardable/shared/contracts';
+import { isSameOriginPath, type DelegationMode } from '@forwardable/shared/contracts';
 
 /** The API's validated configuration. There is no database user or password in it, by design. */
 export interface ApiConfig {
@@ -20,6 +20,8 @@ export interface ApiConfig {
   admins: string[];
   verifyKdc: boolean;
   passwordLogin: boolean;
+  /** Where the SPA goes after a password sign-in that names no page to return to (a path on this site). */
+  loginRedirect: string;
   pg: { host: string; hostaddr?: string; port: number; database: string; maxUsers: number; connectionsPerUser: number; maxConnections: number };
   /** Built SPA to serve on the same origin; undefined: API only. */
   webDir?: string;
@@ -139,6 +141,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     admins: (str('FORWARDABLE_ADMINS', '') as string).split(',').map((a) => a.trim()).filter(Boolean),
     verifyKdc: bool('FORWARDABLE_VERIFY_KDC', true),
     passwordLogin: bool('FORWARDABLE_PASSWORD_LOGIN', true),
+    loginRedirect: str('FORWARDABLE_LOGIN_REDIRECT', '/') as string,
     pg: {
       host: pgHost,
       hostaddr: str('FORWARDABLE_PG_HOSTADDR'),
@@ -153,6 +156,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     redisUrl: str('FORWARDABLE_REDIS_URL'),
     metrics: bool('FORWARDABLE_METRICS', false),
   };
+  if (!isSameOriginPath(config.loginRedirect)) {
+    problems.push(`FORWARDABLE_LOGIN_REDIRECT=${config.loginRedirect} must be a path on this site starting with a single / (such as /files), not a URL: an absolute or protocol-relative target would be an open redirect`);
+  }
   if (config.redisUrl && !/^rediss?:\/\//.test(config.redisUrl)) problems.push(`FORWARDABLE_REDIS_URL=${config.redisUrl} must start with redis:// or rediss://`);
   const ldapUrl = str('FORWARDABLE_LDAP_URL');
   if (ldapUrl) {

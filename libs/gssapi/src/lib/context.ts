@@ -2,6 +2,7 @@ import { Credential, nameType, requireString, wrapDelegated } from './credential
 import { GssUsageError, localGssError, toGssError } from './errors';
 import { loadNative } from './load';
 import type { NativeAcceptor, NativeInitiator } from './native';
+import { PacLogonInfo, parsePacLogonInfo } from './pac';
 
 /** The largest token accepted (bytes); larger ones are refused before reaching the library. */
 export const MAX_TOKEN_BYTES = 64 * 1024;
@@ -131,6 +132,37 @@ export interface AcceptResult {
    * evidence that is not forwardable): `delegation` is then `none`. Null if unknown.
    */
   ticketForwardable: boolean | null;
+  /**
+   * Attributes the mechanism attached to the client's name (RFC 6680 naming extensions), read
+   * with gss_inquire_name / gss_get_name_attribute once the context is complete. A ticket with a
+   * Microsoft PAC (Active Directory; MIT KDCs from 1.20 add a smaller one) shows `urn:mspac:*`
+   * attributes, whose raw values are given; see {@link pacLogonInfo}. Empty while incomplete.
+   */
+  nameAttributes: NameAttribute[];
+}
+
+/** One attribute of an accepted client's name. */
+export interface NameAttribute {
+  /** The attribute's URN, e.g. `urn:mspac:logon-info`. */
+  name: string;
+  /** The mechanism verified it (for the PAC: its server checksum, made with our service key). */
+  authenticated: boolean;
+  /** The values listed are all there are. */
+  complete: boolean;
+  /** Raw values; only read for `urn:mspac:*` attributes (empty for the others). */
+  values: Buffer[];
+}
+
+/**
+ * The PAC logon information of an accepted client, when its ticket carried one that the library
+ * verified: the user's SID, their group SIDs, account and domain name.
+ * @returns null when there is no authenticated `urn:mspac:logon-info` attribute (MIT DB2 realms,
+ *   MIT 1.20 PACs, which carry no logon info, or a PAC whose checksum was not verified).
+ * @throws PacParseError when the logon info is present but malformed.
+ */
+export function pacLogonInfo(result: Pick<AcceptResult, 'nameAttributes'>): PacLogonInfo | null {
+  const attr = result.nameAttributes.find((a) => a.name === 'urn:mspac:logon-info' && a.authenticated && a.values.length > 0);
+  return attr ? parsePacLogonInfo(attr.values[0]) : null;
 }
 
 /**
@@ -198,6 +230,7 @@ export class AcceptorContext {
         delegated,
         delegation: delegated ? (delegated.kind as 'forwarded' | 'proxy') : 'none',
         ticketForwardable: r.ticketForwardable,
+        nameAttributes: (r.nameAttributes ?? []).map((a) => ({ name: a.name, authenticated: a.authenticated, complete: a.complete, values: a.values })),
       };
     } catch (e) {
       throw toGssError(e, { operation: 'accept' });

@@ -56,6 +56,15 @@ export interface NativeAcceptResult extends NativeStepResult {
   delegated: NativeCredential | null;
   /** Whether the client's service ticket was forwardable; null when the library did not say. */
   ticketForwardable: boolean | null;
+  /** The initiator name's attributes (RFC 6680); values only for `urn:mspac:*`. Empty until complete. */
+  nameAttributes: NativeNameAttribute[];
+}
+
+export interface NativeNameAttribute {
+  name: string;
+  authenticated: boolean;
+  complete: boolean;
+  values: Buffer[];
 }
 
 export declare class NativeAcceptor {

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "name_attributes.h"
 
 namespace fwgss {
 
@@ -141,6 +142,7 @@ class AcceptStepWorker : public StepWorker {
     }
     complete_ = major == GSS_S_COMPLETE;
     if (complete_) principal_ = DisplayName(src);
+    if (complete_) ReadNameAttributes(src, nameAttributes_);
     if (src != GSS_C_NO_NAME) gss_release_name(&minor, &src);
     if (complete_) {
       krb5_flags tkt = 0;
@@ -175,6 +177,7 @@ class AcceptStepWorker : public StepWorker {
     o.Set("mech", mech_);
     FlagsResult(env, o, retFlags_, timeRec_);
     o.Set("ticketForwardable", haveTktFlags_ ? Napi::Boolean::New(env, forwardable_) : env.Null());
+    o.Set("nameAttributes", NameAttributesToJs(env, nameAttributes_));
     if (deleg_ != GSS_C_NO_CREDENTIAL) {
       auto state = std::make_shared<CredState>(registry_, deleg_);
       deleg_ = GSS_C_NO_CREDENTIAL;
@@ -193,6 +196,7 @@ class AcceptStepWorker : public StepWorker {
   CredInfo delegInfo_;
   std::string principal_;
   bool haveTktFlags_ = false, forwardable_ = false;
+  NameAttributes nameAttributes_;
 };
 
 class AcceptorWrap : public Napi::ObjectWrap<AcceptorWrap> {

@@ -36,12 +36,36 @@ export interface MeResponse {
 export interface LoginRequest {
   username: string;
   password: string;
+  /**
+   * The page first asked for, to return to after sign-in: a path on this site (see
+   * {@link isSameOriginPath}); anything else is refused with 400.
+   */
+  returnTo?: string;
 }
 
 /** `POST /api/auth/login` answer. */
 export interface LoginResponse extends MeResponse {
-  /** Where the SPA should go next (configured post-login redirect). */
+  /** Where the SPA should go next: the request's `returnTo`, else the configured post-login page. */
   redirectTo: string;
+}
+
+/**
+ * Whether `target` may be used as a post-sign-in destination: a path on this same origin. It must
+ * start with exactly one `/` (`//evil.example` and `/\evil.example` are protocol-relative URLs to
+ * another host for browsers) and hold no backslash, whitespace or control character (URL parsers
+ * drop tabs and newlines, so `/\t/evil.example` would become `//evil.example`). Anything else,
+ * including absolute URLs (`https://...`, `javascript:...`), is refused: an open redirect would let
+ * a link to our sign-in page send a user to a look-alike site after a real sign-in.
+ */
+export function isSameOriginPath(target: unknown): target is string {
+  if (typeof target !== 'string' || target.length === 0 || target.length > 2048) return false;
+  if (target[0] !== '/' || target[1] === '/' || target[1] === '\\') return false;
+  if (/[\\\s]/.test(target)) return false;
+  for (let i = 0; i < target.length; i++) {
+    const c = target.charCodeAt(i);
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return false;
+  }
+  return true;
 }
 
 /** Machine-readable reasons in error bodies. */

@@ -19,10 +19,10 @@ describe('SignInPage (no ticket)', () => {
     input.dispatchEvent(new Event('input'));
   };
 
-  beforeEach(async () => {
+  async function setUp(): Promise<void> {
     TestBed.configureTestingModule({
       providers: [
-        provideRouter([{ path: 'files/:id', children: [] }]),
+        provideRouter([{ path: 'files/:id', children: [] }, { path: 'sign-in', children: [] }]),
         provideHttpClient(withInterceptors([csrfInterceptor, apiErrorInterceptor])),
         provideHttpClientTesting(),
       ],
@@ -44,7 +44,9 @@ describe('SignInPage (no ticket)', () => {
     fixture = TestBed.createComponent(SignInPage);
     el = fixture.nativeElement;
     await fixture.whenStable();
-  });
+  }
+
+  beforeEach(() => setUp());
 
   afterEach(() => backend.verify());
 
@@ -110,6 +112,49 @@ describe('SignInPage (no ticket)', () => {
     expect(error.textContent).toContain('Check Caps Lock');
     expect(error.querySelector('[role="alert"]')).not.toBeNull();
     expect(byId<HTMLInputElement>('login-password').value).toBe('');
+  });
+
+  /** The page as the route guards open it: /sign-in?returnTo=<the page first asked for>. */
+  async function reopenAt(url: string): Promise<void> {
+    await TestBed.inject(Router).navigateByUrl(url);
+    fixture = TestBed.createComponent(SignInPage);
+    el = fixture.nativeElement;
+    await fixture.whenStable();
+  }
+
+  const signedIn = (redirectTo: string) => ({
+    principal: 'alice@FORWARDABLE.TEST',
+    user: 'alice',
+    delegation: 'password',
+    mode: 'unconstrained',
+    expiresAt: '2030-01-01T00:00:00Z',
+    groups: [],
+    isAdmin: false,
+    redirectTo,
+  });
+
+  it('returns to the page first asked for after a password sign-in', async () => {
+    await reopenAt('/sign-in?returnTo=%2Ffiles%2F7');
+    type('login-username', 'alice');
+    type('login-password', 'secret');
+    byId<HTMLButtonElement>('login-submit').click();
+    const req = backend.expectOne({ method: 'POST', url: '/api/auth/login' });
+    expect(req.request.body).toEqual({ username: 'alice', password: 'secret', returnTo: '/files/7' });
+    req.flush(signedIn('/files/7'));
+    await fixture.whenStable();
+    expect(TestBed.inject(Router).url).toBe('/files/7');
+  });
+
+  it('does not carry an off-site returnTo from the address bar', async () => {
+    await reopenAt('/sign-in?returnTo=%2F%2Fevil.example%2Ffiles');
+    type('login-username', 'alice');
+    type('login-password', 'secret');
+    byId<HTMLButtonElement>('login-submit').click();
+    const req = backend.expectOne({ method: 'POST', url: '/api/auth/login' });
+    expect(req.request.body).toEqual({ username: 'alice', password: 'secret' });
+    req.flush(signedIn('/'));
+    await fixture.whenStable();
+    expect(TestBed.inject(Router).url).toBe('/');
   });
 
   it('does not send an empty form', async () => {

@@ -1,8 +1,8 @@
 import { ChangeDetectionStrategy, Component, DOCUMENT, computed, inject, signal } from '@angular/core';
 import { FormControl, FormGroup, ReactiveFormsModule, Validators } from '@angular/forms';
-import { Router, RouterLink } from '@angular/router';
+import { ActivatedRoute, Router, RouterLink } from '@angular/router';
 import { type ApiRequestError, AuthService, toApiRequestError } from '@forwardable/web/auth';
-import type { ApiErrorCode } from '@forwardable/shared/contracts';
+import { isSameOriginPath, type ApiErrorCode } from '@forwardable/shared/contracts';
 import { ErrorBanner, Loading } from '@forwardable/web/ui';
 
 const REASONS: Partial<Record<ApiErrorCode, string>> = {
@@ -26,6 +26,11 @@ const REASONS: Partial<Record<ApiErrorCode, string>> = {
 export class SignInPage {
   protected readonly auth = inject(AuthService);
   private readonly router = inject(Router);
+  /** The page first asked for (set by the route guards), if it is a path on this site. */
+  private readonly returnTo = (() => {
+    const target = inject(ActivatedRoute).snapshot.queryParamMap.get('returnTo');
+    return isSameOriginPath(target) ? target : undefined;
+  })();
   /** This site's host name: what the browser must trust for Negotiate. */
   protected readonly host = inject(DOCUMENT).location?.hostname || 'this site';
 
@@ -48,7 +53,7 @@ export class SignInPage {
     this.busy.set(true);
     this.loginError.set(null);
     try {
-      await this.auth.login(this.form.getRawValue());
+      await this.auth.login({ ...this.form.getRawValue(), ...(this.returnTo ? { returnTo: this.returnTo } : {}) });
     } catch (e) {
       this.loginError.set(toApiRequestError(e));
       this.form.controls.password.reset();
@@ -59,6 +64,6 @@ export class SignInPage {
 
   /** Asks again (after `kinit` or a browser setting change): the browser retries Negotiate. */
   protected async retry(): Promise<void> {
-    if ((await this.auth.reload()) === 'signed-in') await this.router.navigateByUrl('/');
+    if ((await this.auth.reload()) === 'signed-in') await this.router.navigateByUrl(this.returnTo ?? '/');
   }
 }

@@ -1,8 +1,8 @@
 import { Body, Controller, Get, HttpCode, Inject, Post, Req, Res, UseGuards, ValidationPipe } from '@nestjs/common';
 import { Throttle, ThrottlerGuard } from '@nestjs/throttler';
 import type { Request, Response } from 'express';
-import { IsString, Length } from 'class-validator';
-import { LoginResponse, MeResponse, SESSION_COOKIE } from '../contract';
+import { IsOptional, IsString, Length } from 'class-validator';
+import { isSameOriginPath, LoginResponse, MeResponse, SESSION_COOKIE } from '../contract';
 import { CurrentUser, Public } from './decorators';
 import { setSessionCookie } from './negotiate.strategy';
 import { AUTH_OPTIONS, AuthOptions } from './options';
@@ -15,6 +15,8 @@ import { ApiException } from './errors';
 export class LoginDto {
   @IsString() @Length(1, 256) username!: string;
   @IsString() @Length(1, 1024) password!: string;
+  /** The page first asked for; checked with {@link isSameOriginPath} (an open redirect is refused). */
+  @IsOptional() @IsString() @Length(1, 2048) returnTo?: string;
 }
 
 /** The public view of a session, as `GET /api/auth/me` answers it (no session id, no credential). */
@@ -38,7 +40,12 @@ export class AuthController {
     private readonly passwords: PasswordLoginService,
     @Inject(AUTH_OPTIONS) private readonly options: AuthOptions,
     private readonly metrics: AuthMetrics,
-  ) {}
+  ) {
+    const redirectTo = options.passwordLogin?.redirectTo;
+    if (redirectTo !== undefined && !isSameOriginPath(redirectTo)) {
+      throw new RangeError(`passwordLogin.redirectTo=${JSON.stringify(redirectTo)} must be a path on this site, starting with a single "/"`);
+    }
+  }
 
   /** `GET /api/auth/me`: the signed-in user (negotiating first when needed). */
   @Get('me')
@@ -64,6 +71,10 @@ export class AuthController {
     // Validated here, so the route is safe whether or not the app installs a global ValidationPipe.
     @Body(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true })) body: LoginDto,
     @Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<LoginResponse> {
+    if (body.returnTo !== undefined && !isSameOriginPath(body.returnTo)) {
+      throw new ApiException(400, 'INVALID_INPUT', 'returnTo must be a path on this site, starting with a single "/"',
+        'Send the path of the page to return to (for example /files), or leave returnTo out.');
+    }
     const credential = await this.passwords.login(body.username, body.password).catch((err: unknown) => {
       this.metrics.failure(err instanceof ApiException ? err.code : 'INTERNAL');
       throw err;
@@ -74,6 +85,6 @@ export class AuthController {
     if (old) await this.sessions.destroy(old);
     const user = await this.sessions.create(credential, 'password');
     setSessionCookie(req, res, user, this.options);
-    return { ...toMe(user), redirectTo: this.options.passwordLogin?.redirectTo ?? '/' };
+    return { ...toMe(user), redirectTo: body.returnTo ?? this.options.passwordLogin?.redirectTo ?? '/' };
   }
 }

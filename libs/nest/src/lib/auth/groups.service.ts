@@ -1,11 +1,19 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { Client, EqualityFilter } from 'ldapts';
+import { Client, EqualityFilter, OrFilter } from 'ldapts';
+import { sidFromBuffer, sidToBuffer } from '@forwardable/gssapi';
+import { withLdap } from '../directory/ldap';
 import { AUTH_OPTIONS, AuthOptions, realmOf } from './options';
 
+/** How long a SID's group name is trusted before the directory is asked again. */
+const SID_CACHE_MS = 10 * 60_000;
+/** SIDs per LDAP search (an OR filter); a PAC rarely lists more than a few hundred. */
+const SID_BATCH = 100;
+
 /**
- * A user's groups, exposed as roles: from LDAP when configured (groupOfNames whose `member` is
- * the user's entry), plus the configured admin list. A directory that does not answer yields no
- * groups: sign-in still works, but nobody is an administrator until it is back (fail closed).
+ * A user's groups, exposed as roles: from the ticket's PAC when it has one (Active Directory: the
+ * group SIDs, named through one LDAP search and cached), otherwise from LDAP (groupOfNames whose
+ * `member` is the user's entry), plus the configured admin list. A directory that does not answer
+ * yields no groups: sign-in still works, but nobody is an administrator until it is back (fail closed).
  */
 @Injectable()
 export class GroupsService {
@@ -18,11 +26,60 @@ export class GroupsService {
     this.admins = new Set((options.admins ?? []).map((a) => a.toLowerCase()));
   }
 
-  /** Group names of `principal` (e.g. `alice@EXAMPLE.COM`), whose database role is `user`. */
-  async groupsOf(principal: string, user: string): Promise<string[]> {
-    const groups = new Set<string>(await this.ldapGroups(principal));
+  private readonly sidNames = new Map<string, { name: string | null; at: number }>();
+
+  /**
+   * Group names of `principal` (e.g. `alice@EXAMPLE.COM`), whose database role is `user`.
+   * @param pacGroupSids - the group SIDs of the user's ticket (PAC), when it had one: they are
+   *   named through the directory instead of searching for the user's memberships.
+   */
+  async groupsOf(principal: string, user: string, pacGroupSids?: string[]): Promise<string[]> {
+    const fromPac = pacGroupSids?.length && this.options.ldap ? await this.namesOfSids(pacGroupSids) : undefined;
+    const groups = new Set<string>(fromPac ?? (await this.ldapGroups(principal)));
     if (this.admins.has(user.toLowerCase())) groups.add(this.adminGroup);
     return [...groups].sort();
+  }
+
+  /**
+   * Names (`cn`) of the directory objects with these SIDs (`objectSid`), cached for
+   * SID_CACHE_MS; SIDs with no object (well-known ones such as S-1-18-1) are left out.
+   * @returns undefined when the directory does not answer (the caller falls back).
+   */
+  private async namesOfSids(sids: string[]): Promise<string[] | undefined> {
+    const ldap = this.options.ldap;
+    if (!ldap) return undefined;
+    const now = Date.now();
+    const missing = [...new Set(sids)].filter((sid) => {
+      const hit = this.sidNames.get(sid);
+      return !hit || now - hit.at > SID_CACHE_MS;
+    });
+    if (missing.length) {
+      try {
+        const found = await withLdap(ldap, async (client) => {
+          const names = new Map<string, string>();
+          for (let i = 0; i < missing.length; i += SID_BATCH) {
+            const batch = missing.slice(i, i + SID_BATCH);
+            const { searchEntries } = await client.search(ldap.groupsBaseDn ?? ldap.baseDn, {
+              scope: 'sub',
+              filter: new OrFilter({ filters: batch.map((sid) => new EqualityFilter({ attribute: 'objectSid', value: sidToBuffer(sid) })) }),
+              attributes: ['objectSid', 'cn'],
+              explicitBufferAttributes: ['objectSid'],
+            });
+            for (const e of searchEntries) {
+              const raw = Array.isArray(e.objectSid) ? e.objectSid[0] : e.objectSid;
+              const cn = Array.isArray(e.cn) ? e.cn[0] : e.cn;
+              if (Buffer.isBuffer(raw) && cn !== undefined) names.set(sidFromBuffer(raw), String(cn));
+            }
+          }
+          return names;
+        });
+        for (const sid of missing) this.sidNames.set(sid, { name: found.get(sid) ?? null, at: now });
+      } catch (err) {
+        this.log.warn(`LDAP lookup of ${missing.length} group SID(s) from a PAC failed (${(err as Error).message}); using the membership lookup`);
+        return undefined;
+      }
+    }
+    return sids.map((sid) => this.sidNames.get(sid)?.name).filter((n): n is string => !!n);
   }
 
   private async ldapGroups(principal: string): Promise<string[]> {

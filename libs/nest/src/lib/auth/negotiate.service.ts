@@ -7,6 +7,7 @@ import {
   decodeNegotiateToken,
   GssError,
   GssUsageError,
+  pacLogonInfo,
   tokenMechanism,
 } from '@forwardable/gssapi';
 import type { DelegationKind } from '../contract';
@@ -20,6 +21,11 @@ export interface Negotiated {
   delegation: DelegationKind;
   /** Mutual-authentication token for `WWW-Authenticate: Negotiate <token>`, if any. */
   replyToken: Buffer | null;
+  /**
+   * Group SIDs from the ticket's PAC (Active Directory), verified with our service key;
+   * undefined when the ticket has no PAC logon info (MIT KDCs) or it did not parse.
+   */
+  groupSids?: string[];
 }
 
 /** A negotiation that needs another leg: send `replyToken` with a 401 and wait for the next token. */
@@ -103,7 +109,13 @@ export class NegotiateService implements OnModuleInit, OnApplicationShutdown {
         'The ticket is not forwardable: sign in again with a forwardable ticket (kinit -f), or ask the realm administrator to allow it.',
       );
     }
-    return { principal, credential: delegated, delegation: result.delegation === 'proxy' ? 'proxy' : 'forwarded', replyToken: result.token };
+    let groupSids: string[] | undefined;
+    try {
+      groupSids = pacLogonInfo(result)?.groupSids;
+    } catch (err) {
+      this.log.warn(`the PAC in ${principal}'s ticket did not parse (${(err as Error).message}); groups come from the directory`);
+    }
+    return { principal, credential: delegated, delegation: result.delegation === 'proxy' ? 'proxy' : 'forwarded', replyToken: result.token, groupSids };
   }
 
   private translate(err: unknown): ApiException {

@@ -97,7 +97,7 @@ export class NegotiateStrategy extends PassportStrategy(NegotiatePassportStrateg
     const user =
       live && cookie && live.principal === outcome.credential.principal
         ? await this.sessions.attach(cookie, live, outcome.credential)
-        : await this.sessions.create(outcome.credential, outcome.delegation);
+        : await this.sessions.create(outcome.credential, outcome.delegation, outcome.groupSids);
     if (outcome.replyToken?.length) res.setHeader('WWW-Authenticate', `Negotiate ${outcome.replyToken.toString('base64')}`);
     setSessionCookie(req, res, user, this.options);
     this.metrics.negotiations++;

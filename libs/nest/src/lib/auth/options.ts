@@ -14,7 +14,10 @@ export interface PasswordLoginOptions {
   verifyKdc?: boolean;
   /** Lower-case the user name before building the principal (`Alice` → `alice@REALM`). Default true. */
   caseInsensitive?: boolean;
-  /** Where the SPA goes after a password sign-in. Default `/`. */
+  /**
+   * Where the SPA goes after a password sign-in when the request names no page to return to.
+   * A path on this site (`/files`); anything else is refused at start-up. Default `/`.
+   */
   redirectTo?: string;
 }
 

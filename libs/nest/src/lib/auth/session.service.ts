@@ -63,9 +63,10 @@ export class SessionService implements OnApplicationShutdown {
 
   /**
    * Start a session for `credential`, which the session (its vault entry) owns from now on.
+   * @param groupSids - group SIDs from the ticket's PAC, when it had one: names come from them.
    * @throws ApiException when the principal's realm is not allowed (the credential is then disposed).
    */
-  async create(credential: Credential, delegation: DelegationKind): Promise<AuthUser> {
+  async create(credential: Credential, delegation: DelegationKind, groupSids?: string[]): Promise<AuthUser> {
     let user: string;
     try {
       user = this.userOf(credential.principal);
@@ -76,7 +77,7 @@ export class SessionService implements OnApplicationShutdown {
     const now = Date.now();
     const credEnd = credential.expiresAt?.getTime() ?? Infinity;
     const expiresAt = Math.min(now + this.maxAgeMs, credEnd);
-    const groups = await this.groups.groupsOf(credential.principal, user);
+    const groups = await this.groups.groupsOf(credential.principal, user, groupSids);
     const data: SessionData = {
       principal: credential.principal,
       user,

@@ -87,6 +87,25 @@ describe('AuthService', () => {
     expect(navigate).toHaveBeenCalledWith('/files/42');
   });
 
+  it('sends the page to return to, and never navigates off the site whatever the API answers', async () => {
+    const navigate = vi.spyOn(router, 'navigateByUrl').mockResolvedValue(true);
+    const done = auth.login({ username: 'alice', password: 'secret', returnTo: '/files/7' });
+    const req = backend.expectOne({ method: 'POST', url: '/api/auth/login' });
+    expect(req.request.body).toEqual({ username: 'alice', password: 'secret', returnTo: '/files/7' });
+    req.flush({ ...aUser({ delegation: 'password' }), redirectTo: '//evil.example/files/7' });
+    await done;
+    expect(navigate).toHaveBeenCalledWith('/');
+  });
+
+  it('drops an off-site returnTo instead of sending it', async () => {
+    vi.spyOn(router, 'navigateByUrl').mockResolvedValue(true);
+    const done = auth.login({ username: 'alice', password: 'secret', returnTo: 'https://evil.example/' });
+    const req = backend.expectOne({ method: 'POST', url: '/api/auth/login' });
+    expect(req.request.body).toEqual({ username: 'alice', password: 'secret' });
+    req.flush({ ...aUser({ delegation: 'password' }), redirectTo: '/' });
+    await done;
+  });
+
   it('rejects a failed sign-in with the API error and stays signed out', async () => {
     const done = auth.login({ username: 'alice', password: 'wrong' });
     backend

@@ -1,7 +1,7 @@
 import { HttpClient } from '@angular/common/http';
 import { Injectable, computed, inject, signal } from '@angular/core';
 import { Router } from '@angular/router';
-import type { ApiErrorCode, LoginRequest, LoginResponse, MeResponse } from '@forwardable/shared/contracts';
+import { isSameOriginPath, type ApiErrorCode, type LoginRequest, type LoginResponse, type MeResponse } from '@forwardable/shared/contracts';
 import { firstValueFrom } from 'rxjs';
 import { ApiRequestError, toApiRequestError } from './api-error';
 
@@ -66,14 +66,18 @@ export class AuthService {
 
   /**
    * Password sign-in (when the browser has no ticket). On success the session is set and the
-   * router goes to the API's `redirectTo`; on failure the typed error is thrown to the form.
+   * router goes to the API's `redirectTo` (the request's `returnTo`, else the configured page;
+   * anything but a path on this site is replaced by `/`); on failure the typed error is thrown to
+   * the form. An off-site `returnTo` is not sent.
    */
   async login(request: LoginRequest): Promise<LoginResponse> {
     try {
-      const answer = await firstValueFrom(this.http.post<LoginResponse>('/api/auth/login', request));
+      const { returnTo, ...credentials } = request;
+      const body: LoginRequest = isSameOriginPath(returnTo) ? { ...credentials, returnTo } : credentials;
+      const answer = await firstValueFrom(this.http.post<LoginResponse>('/api/auth/login', body));
       const { redirectTo, ...me } = answer;
       this.set({ status: 'signed-in', me, error: null, signedOut: false });
-      await this.router.navigateByUrl(redirectTo || '/');
+      await this.router.navigateByUrl(isSameOriginPath(redirectTo) ? redirectTo : '/');
       return answer;
     } catch (e) {
       throw toApiRequestError(e);

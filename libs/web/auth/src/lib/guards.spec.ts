@@ -22,6 +22,7 @@ describe('route guards', () => {
         provideRouter([
           { path: '', component: Page, canActivate: [signedInGuard] },
           { path: 'admin/setup', component: Page, canActivate: [adminGuard] },
+          { path: 'files/:id', component: Page, canActivate: [signedInGuard] },
           { path: 'sign-in', component: Page },
         ]),
         provideHttpClient(withInterceptors([apiErrorInterceptor])),
@@ -66,7 +67,11 @@ describe('route guards', () => {
     expect(await navigate('/admin/setup', aUser({ isAdmin: false }))).toBe('/');
   });
 
-  it('sends a signed-out visitor of the wizard to the sign-in page', async () => {
-    expect(await navigate('/admin/setup', 'no-ticket')).toBe('/sign-in');
+  it('sends a signed-out visitor of the wizard to the sign-in page, remembering the wizard', async () => {
+    expect(await navigate('/admin/setup', 'no-ticket')).toBe('/sign-in?returnTo=%2Fadmin%2Fsetup');
+  });
+
+  it('remembers the page first asked for, with its query', async () => {
+    expect(await navigate('/files/7?tab=shared', 'no-ticket')).toBe('/sign-in?returnTo=%2Ffiles%2F7%3Ftab%3Dshared');
   });
 });

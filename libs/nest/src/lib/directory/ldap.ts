@@ -1,0 +1,97 @@
+/**
+ * One way to reach the directory: the LDAP settings the API already uses for its group lookup
+ * (`AuthOptions.ldap`, from the `FORWARDABLE_LDAP_*` variables), shared by the role provisioning
+ * CLI so an operator configures the directory once.
+ */
+import { readFileSync } from 'node:fs';
+import { Client } from 'ldapts';
+import type { AuthOptions } from '../auth/options';
+
+/** Where the directory is and how to bind to it (a simple bind; use ldaps:// or a loopback URL). */
+export type LdapOptions = NonNullable<AuthOptions['ldap']>;
+
+/**
+ * Read the directory settings from the same variables the API reads: `FORWARDABLE_LDAP_URL`,
+ * `FORWARDABLE_LDAP_BASE`, `FORWARDABLE_LDAP_BIND_DN`, `FORWARDABLE_LDAP_BIND_PASSWORD` (or
+ * `FORWARDABLE_LDAP_BIND_PASSWORD_FILE`) and `FORWARDABLE_LDAP_GROUPS_BASE`.
+ * @returns the settings, or `undefined` when `FORWARDABLE_LDAP_URL` is not set.
+ * @throws RangeError naming every missing or malformed variable.
+ */
+export function ldapOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): LdapOptions | undefined {
+  const get = (k: string) => env[k]?.trim() || undefined;
+  const url = get('FORWARDABLE_LDAP_URL');
+  if (!url) return undefined;
+  const problems: string[] = [];
+  if (!/^ldaps?:\/\//.test(url)) problems.push(`FORWARDABLE_LDAP_URL=${url} must start with ldap:// or ldaps://`);
+  const baseDn = get('FORWARDABLE_LDAP_BASE');
+  if (!baseDn) problems.push('FORWARDABLE_LDAP_BASE is not set: the directory base DN, e.g. dc=example,dc=com');
+  const bindDn = get('FORWARDABLE_LDAP_BIND_DN');
+  if (!bindDn) problems.push('FORWARDABLE_LDAP_BIND_DN is not set: the DN to bind as to read groups');
+  let bindPassword = get('FORWARDABLE_LDAP_BIND_PASSWORD');
+  const passwordFile = get('FORWARDABLE_LDAP_BIND_PASSWORD_FILE');
+  if (passwordFile) {
+    try {
+      bindPassword = readFileSync(passwordFile, 'utf8').trim();
+    } catch (e) {
+      problems.push(`FORWARDABLE_LDAP_BIND_PASSWORD_FILE=${passwordFile} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): give this user read access`);
+    }
+  }
+  if (bindPassword === undefined) problems.push('FORWARDABLE_LDAP_BIND_PASSWORD (or _FILE) is not set: the password of FORWARDABLE_LDAP_BIND_DN');
+  if (problems.length) throw new RangeError(`directory settings are incomplete:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  return { url, baseDn: baseDn as string, bindDn: bindDn as string, bindPassword: bindPassword as string, groupsBaseDn: get('FORWARDABLE_LDAP_GROUPS_BASE') };
+}
+
+/**
+ * Bind to the directory, run `work`, and unbind whatever happens. Timeouts are short: a directory
+ * that does not answer must not hang a sign-in or a provisioning run.
+ */
+export async function withLdap<T>(ldap: LdapOptions, work: (client: Client) => Promise<T>): Promise<T> {
+  const client = new Client({ url: ldap.url, timeout: 5000, connectTimeout: 5000 });
+  try {
+    await client.bind(ldap.bindDn, ldap.bindPassword);
+    return await work(client);
+  } finally {
+    await client.unbind().catch(() => undefined);
+  }
+}
+
+/** The first RDN of a DN (`krbPrincipalName=a\,b@R,cn=R,...` → attribute and unescaped value). */
+export interface Rdn {
+  attribute: string;
+  value: string;
+}
+
+/**
+ * Split off and unescape the first RDN of a DN (RFC 4514 section 2.4: `\` followed by a special
+ * character or by two hex digits). A multi-valued RDN (`a=1+b=2`) or a malformed escape yields
+ * `undefined`: the caller then reads the entry instead of guessing.
+ */
+export function firstRdn(dn: string): Rdn | undefined {
+  const eq = dn.indexOf('=');
+  if (eq <= 0) return undefined;
+  const attribute = dn.slice(0, eq).trim();
+  const bytes: number[] = [];
+  for (let i = eq + 1; i < dn.length; i++) {
+    const c = String.fromCodePoint(dn.codePointAt(i) as number);
+    if (c === ',') break;
+    if (c === '+') return undefined;
+    if (c !== '\\') {
+      bytes.push(...Buffer.from(c, 'utf8'));
+      i += c.length - 1;
+      continue;
+    }
+    const next = dn[i + 1];
+    if (next === undefined) return undefined;
+    if (/[0-9a-fA-F]/.test(next)) {
+      const hex = dn.slice(i + 1, i + 3);
+      if (!/^[0-9a-fA-F]{2}$/.test(hex)) return undefined;
+      bytes.push(parseInt(hex, 16));
+      i += 2;
+    } else {
+      const escaped = String.fromCodePoint(dn.codePointAt(i + 1) as number);
+      bytes.push(...Buffer.from(escaped, 'utf8'));
+      i += escaped.length;
+    }
+  }
+  return { attribute, value: Buffer.from(bytes).toString('utf8') };
+}
