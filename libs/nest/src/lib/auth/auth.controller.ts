@@ -46,11 +46,18 @@ export class AuthController {
     return toMe(user);
   }
 
-  /** `POST /api/auth/logout`: ends the session here and everywhere; the credential is destroyed. */
+  /**
+   * `POST /api/auth/logout`: ends the cookie's session everywhere (store, and every replica's
+   * credential and pool), whether or not this replica holds its credential: the cookie itself is
+   * the proof, so no negotiation is needed to sign out. Without a live session it only clears the
+   * cookie. Still needs the CSRF header (the global guard).
+   */
+  @Public()
   @Post('logout')
   @HttpCode(204)
-  async logout(@CurrentUser() user: AuthUser, @Res({ passthrough: true }) res: Response): Promise<void> {
-    await this.sessions.destroy(user.sessionId);
+  async logout(@Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<void> {
+    const id = (req.cookies as Record<string, string> | undefined)?.[SESSION_COOKIE];
+    if (id) await this.sessions.destroy(id);
     res.clearCookie(SESSION_COOKIE, { path: '/', httpOnly: true, sameSite: 'strict' });
   }
 

@@ -30,10 +30,20 @@ export interface AuthOptions {
    * credential; browsers need no delegation settings. Default `constrained`.
    */
   delegation?: DelegationMode;
-  /** Realms whose users may sign in. Default: the service principal's realm only. */
+  /**
+   * Realms whose users may sign in; the first is the home realm. Default: the service principal's
+   * realm only. A user of the home realm maps to the database role `name`, a user of another listed
+   * realm to `name@REALM` (two realms' `dbadmin` never become one role).
+   */
   allowedRealms?: string[];
   /** Longest session, whatever the credential says. Default 8 h. */
   sessionMaxAgeMs?: number;
+  /**
+   * Most live sessions one principal may hold (every Negotiate without a cookie and every password
+   * sign-in makes one): a new session beyond it ends the user's oldest (its credential destroyed,
+   * on every replica). Default 10.
+   */
+  maxSessionsPerUser?: number;
   /** `Secure` cookies: `auto` (when the request came over TLS), or always / never. Default `auto`. */
   secureCookies?: 'auto' | boolean;
   /** Keep credentials in process memory (default) or in FILE caches in {@link AuthOptions.fileCacheDir}. */
