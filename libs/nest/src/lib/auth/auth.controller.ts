@@ -9,7 +9,7 @@ import { AUTH_OPTIONS, AuthOptions } from './options';
 import { PasswordLoginService } from './password-login.service';
 import { AuthUser, SessionService } from './session.service';
 import { AuthMetrics } from './auth-metrics';
-import { ApiException } from './errors';
+import { ApiException, NegotiateChallenge } from './errors';
 
 /** `POST /api/auth/login` body. */
 export class LoginDto {
@@ -49,15 +49,17 @@ export class AuthController {
   /**
    * `POST /api/auth/logout`: ends the cookie's session everywhere (store, and every replica's
    * credential and pool), whether or not this replica holds its credential: the cookie itself is
-   * the proof, so no negotiation is needed to sign out. Without a live session it only clears the
-   * cookie. Still needs the CSRF header (the global guard).
+   * the proof, so no negotiation is needed to sign out. With the cookie of a session that has
+   * already ended it only clears the cookie; without a session cookie it is a 401, like every route
+   * that needs a signed-in user. Still needs the CSRF header (the global guard).
    */
   @Public()
   @Post('logout')
   @HttpCode(204)
   async logout(@Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<void> {
     const id = (req.cookies as Record<string, string> | undefined)?.[SESSION_COOKIE];
-    if (id) await this.sessions.destroy(id);
+    if (!id) throw new NegotiateChallenge('NEGOTIATE_REQUIRED', 'there is no session to sign out of');
+    await this.sessions.destroy(id);
     res.clearCookie(SESSION_COOKIE, { path: '/', httpOnly: true, sameSite: 'strict' });
   }
 

@@ -35,10 +35,12 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * used again.
  */
 export class CredentialLease {
-  readonly sessionId: string;
+  private id: string;
+  /** The Kerberos principal of the credential (`alice@REALM`). */
   readonly principal: string;
   /** The database role (and display name) of the principal: {@link databaseRoleOf}. */
   readonly role: string;
+  /** Epoch ms. */
   readonly createdAt = Date.now();
   /** Epoch ms. */
   readonly expiresAt: number;
@@ -59,10 +61,23 @@ export class CredentialLease {
       init.credential.dispose();
       throw err;
     }
-    this.sessionId = init.sessionId;
+    this.id = init.sessionId;
     this.expiresAt = Math.min(init.expiresAt ?? Infinity, init.credential.expiresAt?.getTime() ?? Infinity);
     this.file = init.file ?? null;
     this.arm();
+  }
+
+  /** The session the lease belongs to (it follows the session when its id is rotated). */
+  get sessionId(): string {
+    return this.id;
+  }
+
+  /**
+   * Follow the session to its new id (re-authentication rotated it); only the vault calls this.
+   * @internal
+   */
+  moveTo(sessionId: string): void {
+    this.id = sessionId;
   }
 
   /** The credential, for opening connections; check {@link CredentialLease.live} first. */

@@ -44,7 +44,7 @@ export class CredentialVault implements OnApplicationShutdown {
     const lease = new CredentialLease({ credential, sessionId: id, realms: this.realms, expiresAt, file });
     this.held.set(id, lease);
     lease.onEnd(() => {
-      if (this.held.get(id) === lease) this.held.delete(id);
+      if (this.held.get(lease.sessionId) === lease) this.held.delete(lease.sessionId);
     });
     return lease;
   }
@@ -71,6 +71,20 @@ export class CredentialVault implements OnApplicationShutdown {
     if (!lease) return;
     this.held.delete(id);
     await lease.end(reason);
+  }
+
+  /**
+   * A session of `principal` got a new id (re-authentication on another replica): the lease this
+   * replica holds for `from`, if any, now serves `to`; `from` is gone. Anything inconsistent (another
+   * principal, `to` already held here) ends the lease instead.
+   */
+  async move(from: string, to: string, principal: string): Promise<void> {
+    const lease = this.held.get(from);
+    if (!lease) return;
+    if (lease.principal !== principal || this.held.has(to) || !lease.live) return this.end(from, 'replaced');
+    this.held.delete(from);
+    lease.moveTo(to);
+    this.held.set(to, lease);
   }
 
   /** The live leases of one principal on this replica, oldest first. */

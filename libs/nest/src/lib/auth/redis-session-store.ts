@@ -110,7 +110,8 @@ export class RedisSessionStore implements SessionStore {
       } catch {
         return;
       }
-      if (typeof ended?.id !== 'string') return;
+      if (typeof ended?.id !== 'string' || typeof ended.principal !== 'string') return;
+      if (ended.successor !== undefined && typeof ended.successor !== 'string') return;
       for (const l of this.listeners) l(ended);
     });
     void sub.subscribe(this.channel).catch((err: Error) => this.log.warn(`cannot subscribe to ended sessions: ${err.message}`));

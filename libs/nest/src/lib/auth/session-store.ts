@@ -18,6 +18,12 @@ export interface SessionData {
 export interface EndedSession {
   id: string;
   principal: string;
+  /**
+   * Set when the session was replaced by a re-authentication: its new id. A replica holding a
+   * credential for `id` keeps it for `successor` (same principal), so a rotation costs no
+   * negotiation on the other replicas; `id` itself is dead everywhere.
+   */
+  successor?: string;
 }
 
 /**

@@ -44,8 +44,11 @@ export class SessionService implements OnModuleInit, OnApplicationShutdown {
   }
 
   onModuleInit(): void {
-    // Another replica ended a session (logout, cap): end our lease for it now, not at expiry.
-    this.store.onEnded?.((ended) => void this.vault.end(ended.id, 'ended-elsewhere'));
+    // Another replica ended a session (logout, cap): end our lease for it now, not at expiry. A
+    // session replaced by a re-authentication keeps our credential under its new id.
+    this.store.onEnded?.((ended) =>
+      void (ended.successor ? this.vault.move(ended.id, ended.successor, ended.principal) : this.vault.end(ended.id, 'ended-elsewhere')),
+    );
   }
 
   /**
@@ -63,6 +66,11 @@ export class SessionService implements OnModuleInit, OnApplicationShutdown {
    * @throws ApiException when the principal's realm is not allowed (the credential is then disposed).
    */
   async create(credential: Credential, delegation: DelegationKind): Promise<AuthUser> {
+    return this.start(credential, delegation);
+  }
+
+  /** {@link SessionService.create}, not counting `replacing` (about to end) against the cap. */
+  private async start(credential: Credential, delegation: DelegationKind, replacing?: string): Promise<AuthUser> {
     const now = Date.now();
     const id = randomBytes(32).toString('base64url');
     const lease = await this.vault.lease(id, credential, now + this.maxAgeMs);
@@ -79,7 +87,7 @@ export class SessionService implements OnModuleInit, OnApplicationShutdown {
         expiresAt: lease.expiresAt,
       };
       await this.store.set(id, data);
-      await this.enforceCap(data.principal, id);
+      await this.enforceCap(data.principal, [id, replacing]);
       return { ...data, sessionId: id };
     } catch (err) {
       await this.vault.end(id, 'logout');
@@ -88,13 +96,22 @@ export class SessionService implements OnModuleInit, OnApplicationShutdown {
   }
 
   /**
-   * The browser authenticated again while holding the cookie of a live session (`previous`):
-   * a new session with a new id and freshly looked-up groups replaces it, and the previous one
-   * ends everywhere. The id is never kept across an authentication.
+   * The browser authenticated again while holding the cookie of a live session (`previousId`),
+   * on a replica without its credential: a new session with a new id and freshly looked-up groups
+   * replaces it. The previous id is dead everywhere at once; other replicas keep the credential
+   * they hold for it under the new id (same principal), so moving between replicas rotates the id
+   * without a negotiation on each move. The id is never kept across an authentication.
    */
   async reauthenticate(previousId: string, credential: Credential, delegation: DelegationKind): Promise<AuthUser> {
-    const user = await this.create(credential, delegation);
-    await this.destroy(previousId);
+    const previous = await this.store.get(previousId);
+    const user = await this.start(credential, delegation, previous ? previousId : undefined);
+    if (!previous || previous.principal !== user.principal) {
+      // Someone else's (or a dead) session in this browser: end it, do not hand it over.
+      await this.destroy(previousId);
+      return user;
+    }
+    await Promise.allSettled([this.store.delete(previousId), this.vault.end(previousId, 'replaced')]);
+    await this.store.publishEnded?.({ id: previousId, principal: user.principal, successor: user.sessionId });
     return user;
   }
 
@@ -146,9 +163,9 @@ export class SessionService implements OnModuleInit, OnApplicationShutdown {
     if (failed) throw failed.reason;
   }
 
-  /** End the oldest sessions of `principal` beyond the cap (never `keep`, the one just made). */
-  private async enforceCap(principal: string, keep: string): Promise<void> {
-    const ids = (await this.store.idsOf(principal)).filter((id) => id !== keep);
+  /** End the oldest sessions of `principal` beyond the cap (never `skip`: the one just made, one about to go). */
+  private async enforceCap(principal: string, skip: (string | undefined)[]): Promise<void> {
+    const ids = (await this.store.idsOf(principal)).filter((id) => !skip.includes(id));
     const excess = ids.length + 1 - this.maxSessionsPerUser;
     for (const id of ids.slice(0, Math.max(0, excess))) await this.destroy(id);
   }
