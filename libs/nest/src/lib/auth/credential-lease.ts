@@ -1,4 +1,5 @@
 import type { Credential, StoredCache } from '@forwardable/gssapi';
+import { roleFromPrincipal } from '@forwardable/pg-gssapi';
 import { ApiException } from './errors';
 
 /** Why a lease ended: what the pool closing it counts, and what a log line says. */
@@ -144,7 +145,8 @@ function realmPart(principal: string): string {
 }
 
 /**
- * The one mapping from a Kerberos principal to a database role (and the name the API shows).
+ * The one mapping from a Kerberos principal to a database role (and the name the API shows), with
+ * the API's errors; the rule is `roleFromPrincipal` of `@forwardable/pg-gssapi`.
  * `name@HOME` (the first of `realms`) maps to `name`; `name@OTHER` for another allowed realm maps
  * to the role `name@OTHER`, so that two realms' `dbadmin` never fold into one role (PostgreSQL's
  * `include_realm=0` then refuses it unless an administrator created that role on purpose, with a
@@ -173,5 +175,6 @@ export function databaseRoleOf(principal: string, realms: readonly string[]): st
   if (!realms.includes(realm)) {
     throw new ApiException(403, 'REALM_REFUSED', `users of realm ${realm} may not sign in here`, `Allowed realms: ${realms.join(', ')}.`);
   }
-  return realm === realms[0] ? name : `${name}@${realm}`;
+  // The mapping itself is pg-gssapi's, so the API and the operator tools (migrations, CLIs) agree.
+  return roleFromPrincipal(principal, [...realms]);
 }

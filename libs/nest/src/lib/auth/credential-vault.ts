@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { mkdirSync, statSync } from 'node:fs';
 import type { Credential, StoredCache } from '@forwardable/gssapi';
-import { CredentialLease, LeaseEndReason } from './credential-lease';
+import { CredentialLease, databaseRoleOf, LeaseEndReason } from './credential-lease';
 import { AUTH_OPTIONS, AuthOptions, realmOf } from './options';
 
 /**
@@ -31,6 +31,13 @@ export class CredentialVault implements OnApplicationShutdown {
    */
   async lease(id: string, credential: Credential, expiresAt: number): Promise<CredentialLease> {
     await this.end(id, 'replaced');
+    try {
+      // Refuse before anything is written: a refused principal's ticket never reaches the disk.
+      databaseRoleOf(credential.principal, this.realms);
+    } catch (err) {
+      credential.dispose();
+      throw err;
+    }
     let file: StoredCache | null = null;
     if (this.fileDir) {
       try {
