@@ -9,7 +9,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CredentialVault, UserDataSources } from '@forwardable/nest';
+import { CredentialVault, SessionService, UserDataSources } from '@forwardable/nest';
 import { ensureRealm, kinit, RealmEnv, runWithRealmAsync, superuserSql, testPortBase, TicketCache } from '@forwardable/testing/realm';
 import { useRealm } from '@forwardable/testing/delegation';
 import { CSRF_HEADER, CSRF_VALUE, SESSION_COOKIE } from '@forwardable/shared/contracts';
@@ -180,6 +180,23 @@ describe('two API replicas sharing Redis sessions (db2 realm)', () => {
     expect(await eventually(() => lease.credential.disposed && pools.poolOf(lease.principal) === null)).toBe(true);
     const onA = await call(`${a.url}/api/auth/me`, 'GET', { cookie: id });
     expect(onA.status).toBe(401);
+  });
+
+  it('a replica that missed the logout announcement ends the credential at its next store check', async () => {
+    const id = await passwordSession(a, 'carol', realm.passwords.carol);
+    const lease = a.app.get(CredentialVault).get(id);
+    if (!lease) throw new Error('replica a holds no credential for the password session');
+    // The session leaves Redis without an announcement (as if replica a had been cut off from
+    // the channel when another replica logged the user out).
+    await runWithRealmAsync(realm, 'redis-cli', ['-p', String(REDIS_PORT), 'del', `forwardable:session:${id}`]);
+    expect(a.app.get(CredentialVault).get(id)).not.toBeNull();
+    expect(await a.app.get(SessionService).reconcile()).toBeGreaterThanOrEqual(1);
+    expect(a.app.get(CredentialVault).get(id)).toBeNull();
+    expect(lease.credential.disposed).toBe(true);
+    // Sessions that are still in the store keep their credentials.
+    const live = await passwordSession(a, 'carol', realm.passwords.carol);
+    expect(await a.app.get(SessionService).reconcile()).toBe(0);
+    expect(a.app.get(CredentialVault).get(live)).not.toBeNull();
   });
 
   it('answers 503 while Redis is down, and works again when it is back', async () => {

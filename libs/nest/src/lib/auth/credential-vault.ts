@@ -99,6 +99,11 @@ export class CredentialVault implements OnApplicationShutdown {
     return [...this.held.values()].filter((l) => l.principal === principal && l.live);
   }
 
+  /** The sessions this replica holds a lease for. */
+  sessionIds(): string[] {
+    return [...this.held.keys()];
+  }
+
   /** Leases held now (for metrics and tests). */
   get size(): number {
     return this.held.size;

@@ -44,6 +44,12 @@ export interface AuthOptions {
    * on every replica). Default 10.
    */
   maxSessionsPerUser?: number;
+  /**
+   * How often a replica checks that the sessions it holds credentials for are still in the store,
+   * ending those that are not (an ended-session announcement it missed while cut off from Redis).
+   * Default 60 000 ms.
+   */
+  sessionCheckIntervalMs?: number;
   /** `Secure` cookies: `auto` (when the request came over TLS), or always / never. Default `auto`. */
   secureCookies?: 'auto' | boolean;
   /** Keep credentials in process memory (default) or in FILE caches in {@link AuthOptions.fileCacheDir}. */

@@ -29,6 +29,7 @@ export class SessionService implements OnModuleInit, OnApplicationShutdown {
   readonly store: SessionStore;
   readonly maxAgeMs: number;
   readonly maxSessionsPerUser: number;
+  private readonly checker: NodeJS.Timeout;
 
   constructor(
     @Inject(AUTH_OPTIONS) private readonly options: AuthOptions,
@@ -41,6 +42,10 @@ export class SessionService implements OnModuleInit, OnApplicationShutdown {
     if (!Number.isInteger(this.maxSessionsPerUser) || this.maxSessionsPerUser < 1) {
       throw new RangeError(`maxSessionsPerUser must be a whole number of at least 1, not ${this.maxSessionsPerUser}`);
     }
+    const every = options.sessionCheckIntervalMs ?? 60_000;
+    if (!Number.isFinite(every) || every <= 0) throw new RangeError(`sessionCheckIntervalMs must be a positive number, not ${every}`);
+    this.checker = setInterval(() => void this.reconcile().catch(() => undefined), every);
+    this.checker.unref();
   }
 
   onModuleInit(): void {
@@ -163,6 +168,27 @@ export class SessionService implements OnModuleInit, OnApplicationShutdown {
     if (failed) throw failed.reason;
   }
 
+  /**
+   * End the leases this replica holds for sessions the store no longer has: the safety net for an
+   * ended-session announcement this replica missed (pub/sub does not replay what a disconnected
+   * subscriber did not hear). Runs every {@link AuthOptions.sessionCheckIntervalMs}; a store that
+   * does not answer ends nothing. Returns how many leases it ended.
+   */
+  async reconcile(): Promise<number> {
+    const ids = this.vault.sessionIds();
+    let ended = 0;
+    for (let i = 0; i < ids.length; i += 100) {
+      const batch = ids.slice(i, i + 100);
+      const found = await Promise.all(batch.map((id) => this.store.get(id)));
+      for (const [k, data] of found.entries()) {
+        if (data && data.expiresAt > Date.now()) continue;
+        await this.vault.end(batch[k], 'ended-elsewhere');
+        ended++;
+      }
+    }
+    return ended;
+  }
+
   /** End the oldest sessions of `principal` beyond the cap (never `skip`: the one just made, one about to go). */
   private async enforceCap(principal: string, skip: (string | undefined)[]): Promise<void> {
     const ids = (await this.store.idsOf(principal)).filter((id) => !skip.includes(id));
@@ -171,6 +197,7 @@ export class SessionService implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.checker);
     await this.store.close?.();
   }
 }
