@@ -99,9 +99,9 @@ export class CredentialVault implements OnApplicationShutdown {
     return [...this.held.values()].filter((l) => l.principal === principal && l.live);
   }
 
-  /** The sessions this replica holds a lease for. */
-  sessionIds(): string[] {
-    return [...this.held.keys()];
+  /** The sessions this replica holds a lease for (only leases made before `createdBefore`, epoch ms, when given). */
+  sessionIds(createdBefore = Infinity): string[] {
+    return [...this.held.entries()].filter(([, l]) => l.createdAt < createdBefore).map(([id]) => id);
   }
 
   /** Leases held now (for metrics and tests). */

@@ -173,9 +173,11 @@ export class SessionService implements OnModuleInit, OnApplicationShutdown {
    * ended-session announcement this replica missed (pub/sub does not replay what a disconnected
    * subscriber did not hear). Runs every {@link AuthOptions.sessionCheckIntervalMs}; a store that
    * does not answer ends nothing. Returns how many leases it ended.
+   * @param graceMs - leases younger than this are left alone: a lease is made just before its
+   *   session is written to the store (after the group lookup), so a young one may not be there yet.
    */
-  async reconcile(): Promise<number> {
-    const ids = this.vault.sessionIds();
+  async reconcile(graceMs = 30_000): Promise<number> {
+    const ids = this.vault.sessionIds(Date.now() - graceMs);
     let ended = 0;
     for (let i = 0; i < ids.length; i += 100) {
       const batch = ids.slice(i, i + 100);
