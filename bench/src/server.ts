@@ -19,15 +19,15 @@ import 'reflect-metadata';
 import { createServer, IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { DataSource, QueryRunner } from 'typeorm';
-import { AcceptorContext, acquireServiceCredential, Credential, decodeNegotiateToken } from '@forwardable/gssapi';
+import { AcceptorContext, acquireServiceCredential, decodeNegotiateToken } from '@forwardable/gssapi';
 import { schemaEntities } from '@forwardable/api/db';
-import { UserDataSources } from '@forwardable/nest';
+import { CredentialLease, UserDataSources } from '@forwardable/nest';
 import { FilesService } from '@forwardable/api/files';
 import type { AuthUser, UserDb } from '@forwardable/nest';
 import { env, kerberos } from './common';
 
 type Row = Record<string, unknown>;
-interface Session { user: AuthUser; credential: Credential }
+interface Session { user: AuthUser; lease: CredentialLease }
 
 const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : String(v));
 const dir = (r: Row) => ({ id: String(r.id), parentId: (r.parent_id as string | null) ?? null, name: String(r.name), owner: String(r.owner), createdAt: iso(r.created_at), updatedAt: iso(r.updated_at) });
@@ -47,7 +47,7 @@ async function main() {
   // (a) the product's per-user pools and queries.
   const uds = new UserDataSources({ ...pg, entities: schemaEntities, maxUsers: 100, connectionsPerUser: 2, maxConnections: 200 });
   const sessions = new Map<string, Session>();
-  const userDb = { of: (u: AuthUser) => uds.get(u.sessionId, sessions.get(u.sessionId)!.credential) } as unknown as UserDb;
+  const userDb = { of: (u: AuthUser) => uds.get(sessions.get(u.sessionId)!.lease) } as unknown as UserDb;
   const files = new FilesService(userDb);
 
   // (b) and (c): one shared pool as the application role.
@@ -146,7 +146,7 @@ async function main() {
           const user = r.principal!.slice(0, r.principal!.lastIndexOf('@'));
           const now = Date.now();
           sessions.set(id, {
-            credential: r.delegated,
+            lease: new CredentialLease({ credential: r.delegated, sessionId: id }),
             user: { sessionId: id, principal: r.principal!, user, delegation: 'proxy', mode: 'constrained', groups: [], isAdmin: false, createdAt: now, expiresAt: now + 8 * 3600_000 },
           });
           return send(res, 200, { user }, { 'set-cookie': `fw_bench=${id}; Path=/; HttpOnly; SameSite=Strict` });
@@ -180,7 +180,7 @@ async function main() {
     server.close();
     await uds.onApplicationShutdown();
     await shared.destroy();
-    for (const s of sessions.values()) s.credential.dispose();
+    await Promise.allSettled([...sessions.values()].map((s) => s.lease.end('shutdown')));
     service.dispose();
     process.exit(0);
   };

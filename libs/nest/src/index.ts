@@ -5,6 +5,7 @@
  *   where PostgreSQL is; a global deny-by-default guard, sessions, the credential vault, the password
  *   fallback, JSON errors.
  * - {@link Public} opens a route; {@link CurrentUser} is the signed-in user.
+ * - {@link CredentialLease}: one session's credential, principal, role and end; the vault owns it.
  * - {@link UserDb}: the user's own TypeORM `DataSource`, connected as the user with their delegated
  *   credential, so PostgreSQL row-level security decides which rows they see.
  *
@@ -14,6 +15,7 @@
 export {
   ForwardableModule,
   LOGIN_LIMITS,
+  loginThrottleKey,
   FORWARDABLE_OPTIONS,
   ForwardableConfigurableModule,
   type ForwardableModuleOptions,
@@ -22,7 +24,14 @@ export { type AuthOptions, type PasswordLoginOptions, AUTH_OPTIONS } from './lib
 export { Public, CurrentUser, IS_PUBLIC } from './lib/auth/decorators';
 export { type AuthUser, SessionService } from './lib/auth/session.service';
 export { GroupsService } from './lib/auth/groups.service';
-export { MemorySessionStore, type SessionStore, type SessionData } from './lib/auth/session-store';
+export { MemorySessionStore, type SessionStore, type SessionData, type EndedSession } from './lib/auth/session-store';
+export {
+  CredentialLease,
+  databaseRoleOf,
+  type CredentialLeaseInit,
+  type LeaseEndHook,
+  type LeaseEndReason,
+} from './lib/auth/credential-lease';
 export { RedisSessionStore } from './lib/auth/redis-session-store';
 export { CredentialVault } from './lib/auth/credential-vault';
 export { NegotiateService, type Negotiated, type NegotiationContinues } from './lib/auth/negotiate.service';

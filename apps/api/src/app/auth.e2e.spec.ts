@@ -327,7 +327,7 @@ describe('configuration is checked at boot', () => {
   it('lists every problem with what to do', () => {
     let err: unknown;
     try {
-      loadConfig({ FORWARDABLE_KEYTAB: '/nonexistent/http.keytab', FORWARDABLE_SERVICE_PRINCIPAL: 'alice@X', FORWARDABLE_DELEGATION: 'sometimes', PGPASSWORD: 'x' });
+      loadConfig({ FORWARDABLE_KEYTAB: '/nonexistent/http.keytab', FORWARDABLE_SERVICE_PRINCIPAL: 'alice@X', FORWARDABLE_DELEGATION: 'sometimes', PGPASSWORD: 'x', FORWARDABLE_TRUSTED_PROXIES: '10.0.0.0/8, proxy.example' });
     } catch (e) {
       err = e;
     }
@@ -338,6 +338,8 @@ describe('configuration is checked at boot', () => {
     expect(msg).toMatch(/FORWARDABLE_DELEGATION=sometimes/);
     expect(msg).toMatch(/FORWARDABLE_PG_HOST is not set/);
     expect(msg).toMatch(/must hold no password/);
+    expect(msg).toMatch(/FORWARDABLE_TRUSTED_PROXIES: proxy.example is not an IP address, a CIDR/);
+    expect(msg).not.toMatch(/10\.0\.0\.0\/8 is not/);
   });
 
   it('stops start-up when the keytab has no key for the service principal', async () => {

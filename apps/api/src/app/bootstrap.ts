@@ -40,7 +40,8 @@ export async function createApp(config: ApiConfig, opts: { logger?: false | impo
   app.use(rejectDeepJson);
   app.use(cookieParser());
   answerClientErrorsWithJson(app.getHttpServer(), MAX_HEADER_BYTES);
-  app.set('trust proxy', 'loopback');
+  // X-Forwarded-For only from the configured proxies (FORWARDABLE_TRUSTED_PROXIES); none by default.
+  app.set('trust proxy', config.trustedProxies.length ? config.trustedProxies : false);
   app.setGlobalPrefix('api');
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
   app.enableShutdownHooks();

@@ -1,4 +1,5 @@
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { isAbsolute } from 'node:path';
 import { isSameOriginPath, type DelegationMode } from '@forwardable/shared/contracts';
 
@@ -14,6 +15,10 @@ export interface ApiConfig {
   delegation: DelegationMode;
   allowedRealms?: string[];
   sessionMaxAgeMs: number;
+  /** Live sessions per principal; a new one beyond it ends the oldest. */
+  maxSessionsPerUser: number;
+  /** Proxies whose `X-Forwarded-For` is believed (Express `trust proxy`); empty: none. */
+  trustedProxies: string[];
   secureCookies: 'auto' | boolean;
   credentialStore: 'memory' | 'file';
   credentialDir?: string;
@@ -125,6 +130,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
   if (str('FORWARDABLE_PG_PASSWORD') || str('PGPASSWORD')) {
     problems.push('a database password is set (FORWARDABLE_PG_PASSWORD or PGPASSWORD): Forwardable connects as each user with Kerberos and must hold no password; remove it');
   }
+  // Only these proxies' X-Forwarded-For decides the client address (login throttle, logs); by
+  // default none, so a client cannot pick its own address. Express's names (loopback, linklocal,
+  // uniquelocal), addresses and CIDRs.
+  const trustedProxies = (str('FORWARDABLE_TRUSTED_PROXIES', '') as string).split(',').map((p) => p.trim()).filter(Boolean);
+  for (const p of trustedProxies) {
+    if (!/^(loopback|linklocal|uniquelocal)$/.test(p) && !isIP(p.replace(/\/\d{1,3}$/, ''))) {
+      problems.push(`FORWARDABLE_TRUSTED_PROXIES: ${p} is not an IP address, a CIDR (10.0.0.0/8) or one of loopback, linklocal, uniquelocal`);
+    }
+  }
   const config: ApiConfig = {
     port: int('FORWARDABLE_PORT', 3000, 1, 65535),
     listen: str('FORWARDABLE_LISTEN', '127.0.0.1') as string,
@@ -135,6 +149,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     delegation: delegation as DelegationMode,
     allowedRealms: str('FORWARDABLE_ALLOWED_REALMS')?.split(',').map((r) => r.trim()).filter(Boolean),
     sessionMaxAgeMs: int('FORWARDABLE_SESSION_MAX_AGE_SECONDS', 8 * 3600, 60, 7 * 24 * 3600) * 1000,
+    maxSessionsPerUser: int('FORWARDABLE_MAX_SESSIONS_PER_USER', 10, 1, 1000),
+    trustedProxies,
     secureCookies,
     credentialStore: credentialStore as 'memory' | 'file',
     credentialDir,

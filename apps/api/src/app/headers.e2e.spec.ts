@@ -115,15 +115,22 @@ describe('response headers, metrics and password sign-in answers (db2 realm)', (
     for (const s of secrets) expect(log).not.toContain(s);
   });
 
-  it('the session cookie is Secure behind a trusted TLS-terminating proxy, and not on plain HTTP', async () => {
-    const plain = await login(api, 'carol', realm.passwords.carol);
-    const viaTls = await login(api, 'carol', realm.passwords.carol, { 'x-forwarded-proto': 'https' });
+  it('the session cookie is Secure behind a trusted TLS-terminating proxy, and not on plain HTTP or from an untrusted client', async () => {
     const cookieOf = (h: Headers) => h.getSetCookie().find((c) => c.startsWith(`${SESSION_COOKIE}=`)) ?? '';
-    expect(plain.status).toBe(200);
-    expect(viaTls.status).toBe(200);
-    expect(cookieOf(plain.headers)).not.toMatch(/;\s*Secure/i);
-    expect(cookieOf(viaTls.headers)).toMatch(/;\s*Secure/i);
-    expect(cookieOf(viaTls.headers)).toMatch(/HttpOnly/);
+    const plain = await login(api, 'carol', realm.passwords.carol);
+    // No FORWARDABLE_TRUSTED_PROXIES: anybody could send this header, so it must change nothing.
+    const spoofed = await login(api, 'carol', realm.passwords.carol, { 'x-forwarded-proto': 'https' });
+    const behindProxy = await startApi(configFor(realm, { FORWARDABLE_TRUSTED_PROXIES: 'loopback' }));
+    try {
+      const viaTls = await login(behindProxy, 'carol', realm.passwords.carol, { 'x-forwarded-proto': 'https' });
+      for (const a of [plain, spoofed, viaTls]) expect(a.status).toBe(200);
+      expect(cookieOf(plain.headers)).not.toMatch(/;\s*Secure/i);
+      expect(cookieOf(spoofed.headers)).not.toMatch(/;\s*Secure/i);
+      expect(cookieOf(viaTls.headers)).toMatch(/;\s*Secure/i);
+      expect(cookieOf(viaTls.headers)).toMatch(/HttpOnly/);
+    } finally {
+      await behindProxy.close();
+    }
   });
 
   // Last: a second app in this process takes over Nest's global logger.

@@ -46,7 +46,7 @@ describe(`hardening: fuzzed input on every entry point (seed ${SEED})`, () => {
     realm = ensureRealm('db2');
     useRealm(realm);
     await migrateAsDbadmin(realm);
-    api = await startApi(configFor(realm));
+    api = await startApi(configFor(realm, { FORWARDABLE_TRUSTED_PROXIES: 'loopback' }));
     port = Number(new URL(api.url).port);
     alice = kinit(realm, 'alice');
     aliceSession = await passwordSession(api, 'alice', realm.passwords.alice);
@@ -222,7 +222,7 @@ describe(`hardening: fuzzed input on every entry point (seed ${SEED})`, () => {
     for (let i = 0; i < cases.length; i += batch) {
       await Promise.all(
         cases.slice(i, i + batch).map(({ label, method, path, cookie, body, ok }, j) => {
-          // Distinct client addresses (the API trusts a loopback proxy) keep the login throttle
+          // Distinct client addresses (this API trusts a loopback proxy: FORWARDABLE_TRUSTED_PROXIES) keep the login throttle
           // from answering everything with 429: the validation behind it is what is fuzzed.
           const head = [`${method} ${path} HTTP/1.1`, 'Host: localhost', 'Content-Type: application/json', `${CSRF_HEADER}: ${CSRF_VALUE}`,
             `X-Forwarded-For: 10.${(i + j) >> 16 & 255}.${(i + j) >> 8 & 255}.${(i + j) & 255}`, ...(cookie ? [`Cookie: ${SESSION_COOKIE}=${cookie}`] : [])].join('\r\n');

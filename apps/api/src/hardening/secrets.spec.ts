@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Credential } from '@forwardable/gssapi';
-import { CredentialVault } from '@forwardable/nest';
+import { CredentialLease, CredentialVault } from '@forwardable/nest';
 import { ensureRealm, kinit, RealmEnv, repoRoot, runWithRealmAsync, testPortBase } from '@forwardable/testing/realm';
 import { useRealm } from '@forwardable/testing/delegation';
 import { SESSION_COOKIE } from '@forwardable/shared/contracts';
@@ -91,7 +91,7 @@ describe('hardening: credential caches and secrets at rest', () => {
       secrets.push(alice, bob);
       for (const c of [alice, bob]) expect((await call(`${api.url}/api/files/tree`, 'GET', { cookie: c })).status).toBe(200);
       const vault = api.app.get(CredentialVault);
-      for (const c of [alice, bob]) held.push(vault.get(c) as Credential);
+      for (const c of [alice, bob]) held.push((vault.get(c) as CredentialLease).credential);
       expect(held.map((c) => c.disposed)).toEqual([false, false]);
       expect(vault.fileCache(alice)).toBeNull();
       // No cache file appeared anywhere we can see: in MEMORY mode nothing is written.

@@ -3,8 +3,8 @@
  * realm. What `auth.e2e.spec.ts` already proves (one replay, a token for `other/localhost`, the
  * cookie after logout, cookie flags) is not repeated here; this adds the cases around it.
  */
-import { CredentialVault } from '@forwardable/nest';
-import { ensureRealm, kinit, RealmEnv, TicketCache } from '@forwardable/testing/realm';
+import { CredentialVault, MemorySessionStore, SessionService, UserDataSources } from '@forwardable/nest';
+import { ensureRealm, kinit, RealmEnv, superuserSql, TicketCache } from '@forwardable/testing/realm';
 import { useRealm } from '@forwardable/testing/delegation';
 import { CSRF_HEADER, CSRF_VALUE, SESSION_COOKIE } from '@forwardable/shared/contracts';
 import { Api, call, configFor, fetchJson, migrateAsDbadmin, passwordSession, startApi, tokenFor } from '../testing/api-harness';
@@ -20,6 +20,9 @@ async function negotiate(api: Api, cc: TicketCache, cookie?: string): Promise<{ 
   return { status: res.status, id: set.split(';')[0].slice(SESSION_COOKIE.length + 1), body: (await res.json()) as Record<string, unknown>, token };
 }
 
+/** A small per-user session cap, so bounding is visible in a few sign-ins. */
+const MAX_SESSIONS = 4;
+
 describe('hardening: replay, cross-service tokens, dead cookies, session ids', () => {
   let realm: RealmEnv;
   let api: Api;
@@ -32,7 +35,7 @@ describe('hardening: replay, cross-service tokens, dead cookies, session ids', (
     realm = ensureRealm('db2');
     useRealm(realm);
     await migrateAsDbadmin(realm);
-    api = await startApi(configFor(realm));
+    api = await startApi(configFor(realm, { FORWARDABLE_MAX_SESSIONS_PER_USER: String(MAX_SESSIONS) }));
     alice = kinit(realm, 'alice');
     bob = kinit(realm, 'bob');
     secrets.push(realm.passwords.alice, realm.passwords.bob);
@@ -121,7 +124,7 @@ describe('hardening: replay, cross-service tokens, dead cookies, session ids', (
     // (Close first: Passport's strategy registry is process-wide, one API per process.)
     earlierLogs.push(...api.logs.lines);
     await api.close();
-    api = await startApi(configFor(realm));
+    api = await startApi(configFor(realm, { FORWARDABLE_MAX_SESSIONS_PER_USER: String(MAX_SESSIONS) }));
     const again = await fetchJson(`${api.url}/api/auth/me`, { headers: { authorization: `Negotiate ${r.token}` } });
     expect(again.status).toBe(401);
     expect(again.body.code).toBe('TOKEN_REPLAYED');
@@ -148,6 +151,116 @@ describe('hardening: replay, cross-service tokens, dead cookies, session ids', (
       expect(r.headers.get('www-authenticate')).toBe('Negotiate');
     }
     expect(vault.size).toBe(before);
+  });
+
+  it('bounds what one user can hold: 30 successful sign-ins leave 4 sessions, 4 credentials and one pool; the oldest sessions are ended', async () => {
+    const vault = api.app.get(CredentialVault);
+    const pools = api.app.get(UserDataSources);
+    const store = api.app.get(SessionService).store as MemorySessionStore;
+    const principal = `bob@${realm.realm}`;
+    const heldBefore = vault.size;
+    const storedBefore = store.size;
+    const ids: string[] = [];
+    const held = [];
+    for (let i = 0; i < 30; i++) {
+      const r = await negotiate(api, bob);
+      expect(r.status).toBe(200);
+      secrets.push(r.id, r.token);
+      ids.push(r.id);
+      held.push(vault.get(r.id)?.credential);
+      // Each session queries, so each would have had a pool of its own.
+      expect((await call(`${api.url}/api/files/tree`, 'GET', { cookie: r.id })).status).toBe(200);
+    }
+    // Regression: every sign-in kept a session, a credential and a pool keyed by session id.
+    expect(await store.idsOf(principal)).toEqual(ids.slice(-MAX_SESSIONS));
+    expect(vault.leasesOf(principal).map((l) => l.sessionId)).toEqual(ids.slice(-MAX_SESSIONS));
+    expect(vault.size - heldBefore).toBeLessThanOrEqual(MAX_SESSIONS);
+    expect(store.size - storedBefore).toBeLessThanOrEqual(MAX_SESSIONS);
+    expect(pools.poolOf(principal)).not.toBeNull();
+    const bobBackends = Number(superuserSql(realm, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'forwardable' AND usename = 'bob'")[0]);
+    expect(bobBackends).toBeGreaterThan(0);
+    expect(bobBackends).toBeLessThanOrEqual(2); // one pool of FORWARDABLE_PG_CONNECTIONS_PER_USER (2)
+    // The ended sessions are dead and their credentials destroyed; the newest still work.
+    expect(held.slice(0, -MAX_SESSIONS).every((c) => c?.disposed === true)).toBe(true);
+    expect(held.slice(-MAX_SESSIONS).every((c) => c?.disposed === false)).toBe(true);
+    for (const id of [ids[0], ids[25]]) expect((await call(`${api.url}/api/auth/me`, 'GET', { cookie: id })).status).toBe(401);
+    expect((await call(`${api.url}/api/auth/me`, 'GET', { cookie: ids[29] })).body.user).toBe('bob');
+  });
+
+  it('re-authenticating with a live session\'s cookie rotates the id, refreshes groups and ends the old session', async () => {
+    const vault = api.app.get(CredentialVault);
+    const store = api.app.get(SessionService).store;
+    const first = await negotiate(api, alice);
+    secrets.push(first.id, first.token);
+    expect(first.body).toMatchObject({ user: 'alice', isAdmin: false });
+    // The session went stale (as if alice left the admin group since, the other way round) and this
+    // replica lost its credential (as a second replica never had it): the browser negotiates again.
+    const data = await store.get(first.id);
+    if (!data) throw new Error('the session is not in the store');
+    await store.set(first.id, { ...data, groups: ['forwardable-admins'], isAdmin: true });
+    await vault.end(first.id);
+    const second = await negotiate(api, alice, first.id);
+    secrets.push(second.id, second.token);
+    expect(second.status).toBe(200);
+    // Regression: the old id, groups and admin flag were kept.
+    expect(second.id).not.toBe('');
+    expect(second.id).not.toBe(first.id);
+    expect(second.body).toMatchObject({ user: 'alice', isAdmin: false });
+    expect(second.body.groups).not.toContain('forwardable-admins');
+    expect(await store.get(first.id)).toBeNull();
+    expect((await call(`${api.url}/api/auth/me`, 'GET', { cookie: first.id })).status).toBe(401);
+    expect((await call(`${api.url}/api/auth/me`, 'GET', { cookie: second.id })).body.user).toBe('alice');
+  });
+
+  it('a session whose stored principal is not its credential\'s is ended, not served', async () => {
+    const vault = api.app.get(CredentialVault);
+    const store = api.app.get(SessionService).store;
+    const r = await negotiate(api, alice);
+    secrets.push(r.id, r.token);
+    const data = await store.get(r.id);
+    if (!data) throw new Error('the session is not in the store');
+    // A store entry that says bob while the vault holds alice's credential (a tampered or
+    // confused shared store): neither is trusted.
+    await store.set(r.id, { ...data, principal: `bob@${realm.realm}`, user: 'bob' });
+    const credential = vault.get(r.id)?.credential;
+    const me = await call(`${api.url}/api/auth/me`, 'GET', { cookie: r.id });
+    expect(me.status).toBe(401);
+    expect(me.body.user).toBeUndefined();
+    expect(vault.get(r.id)).toBeNull();
+    expect(credential?.disposed).toBe(true);
+    expect(await store.get(r.id)).toBeNull();
+  });
+
+  it('counts password attempts against the canonical principal: case, realm suffix and Unicode variants share one bucket', async () => {
+    const attempt = (username: string) =>
+      fetchJson(`${api.url}/api/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', [CSRF_HEADER]: CSRF_VALUE },
+        body: JSON.stringify({ username, password: 'not-carols-password' }),
+      });
+    const variants = ['carol', 'CAROL', `carol@${realm.realm}`, `Carol@${realm.realm.toLowerCase()}`, '\uff43\uff41\uff52\uff4f\uff4c'];
+    const statuses: number[] = [];
+    for (const v of variants) statuses.push((await attempt(v)).status);
+    // Regression: each spelling was a bucket of its own, so 5 per minute became 5 per spelling.
+    expect(statuses.every((s) => s !== 429)).toBe(true);
+    const sixth = await attempt('carol');
+    expect(sixth.status).toBe(429);
+    expect(sixth.body.code).toBe('RATE_LIMITED');
+  });
+
+  it('does not believe X-Forwarded-For from a client it was not told to trust (FORWARDABLE_TRUSTED_PROXIES is empty by default)', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 25; i++) {
+      const r = await fetchJson(`${api.url}/api/auth/login`, {
+        method: 'POST',
+        // A new claimed address and user name each time: only the real address can limit this.
+        headers: { 'content-type': 'application/json', [CSRF_HEADER]: CSRF_VALUE, 'x-forwarded-for': `203.0.113.${i + 1}` },
+        body: JSON.stringify({ username: `nobody${i}`, password: 'x' }),
+      });
+      statuses.push(r.status);
+    }
+    // Regression: every loopback client was a trusted proxy, so each claimed address had a bucket.
+    expect(statuses).toContain(429);
   });
 
   it('logged no token, password or session id', () => {

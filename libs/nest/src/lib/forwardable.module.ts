@@ -20,13 +20,19 @@ import { MODULE_OPTIONS_TOKEN as DATA_SOURCES_OPTIONS, UserDataSourcesOptions } 
 import { UserDataSources } from './db/user-data-sources';
 
 /**
- * The user name a login attempt counts against. Only a string is a name: anything else (a number,
- * an object whose `toString` is not a function) is validated, and refused, after the throttle,
- * so it must not throw here.
+ * The user a login attempt counts against: the canonical form of the typed name, so that `carol`,
+ * `Carol`, `carol@REALM` and Unicode compatibility or case variants (`ｃａｒｏｌ`, a Kelvin sign for
+ * `k`) share one bucket. The realm part is dropped (only the service realm can sign in; another is
+ * refused before the KDC is asked). Only a string is a name: anything else is validated, and
+ * refused, after the throttle, so it must not throw here.
  */
-function trackedName(body: unknown): string {
+export function loginThrottleKey(body: unknown): string {
   const name = (body as { username?: unknown } | null | undefined)?.username;
-  return typeof name === 'string' ? name.trim().toLowerCase() : '';
+  if (typeof name !== 'string') return '';
+  const folded = name.normalize('NFKC').trim();
+  const at = folded.lastIndexOf('@');
+  // toUpperCase then toLowerCase folds the cases plain lower-casing leaves apart (e.g. ſ and s).
+  return (at >= 0 ? folded.slice(0, at) : folded).toUpperCase().toLowerCase().normalize('NFKC');
 }
 
 /** Password attempts: per user name and per client address, each per minute. */
@@ -70,7 +76,7 @@ export const {
           name: 'username',
           ttl: LOGIN_LIMITS.windowMs,
           limit: LOGIN_LIMITS.perUser,
-          getTracker: (req: Record<string, unknown>) => `user:${trackedName((req as unknown as Request).body)}`,
+          getTracker: (req: Record<string, unknown>) => `user:${loginThrottleKey((req as unknown as Request).body)}`,
         },
       ],
     }),

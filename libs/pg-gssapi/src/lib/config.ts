@@ -21,7 +21,10 @@ export interface GssapiConnectionTarget {
 
 /**
  * The database role for a principal: `alice@EXAMPLE.COM` → `alice`, as pg_hba's `include_realm=0`
- * maps it. A principal with an instance (`svc/host@R`) has no such role and is refused.
+ * maps it. With `allowedRealms`, the first is the home realm: a principal of another allowed realm
+ * maps to `name@REALM`, so two realms' `dbadmin` never become one role (PostgreSQL then refuses
+ * it unless such a role and a pg_ident mapping were made on purpose). A principal with an instance
+ * (`svc/host@R`) has no role and is refused. The one mapping: `@forwardable/nest` uses it too.
  * @throws RangeError when the principal is malformed or its realm is not allowed.
  */
 export function roleFromPrincipal(principal: string, allowedRealms?: string[]): string {
@@ -33,7 +36,7 @@ export function roleFromPrincipal(principal: string, allowedRealms?: string[]): 
   if (allowedRealms && !allowedRealms.includes(realm)) {
     throw new RangeError(`principals of realm ${realm} may not connect (allowed: ${allowedRealms.join(', ') || 'none'})`);
   }
-  return name;
+  return allowedRealms?.length && realm !== allowedRealms[0] ? `${name}@${realm}` : name;
 }
 
 /**

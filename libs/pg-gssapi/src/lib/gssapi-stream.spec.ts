@@ -153,6 +153,8 @@ describe('errors that say what to fix', () => {
     expect(() => roleFromPrincipal('HTTP/localhost@FORWARDABLE.TEST')).toThrow(/service principal/);
     expect(() => roleFromPrincipal('alice@EVIL.TEST', ['FORWARDABLE.TEST'])).toThrow(/realm EVIL.TEST/);
     expect(roleFromPrincipal('alice@FORWARDABLE.TEST', ['FORWARDABLE.TEST'])).toBe('alice');
+    // Two allowed realms: the first is home; the other's dbadmin is not the home realm's dbadmin.
+    expect(roleFromPrincipal('dbadmin@B.TEST', ['FORWARDABLE.TEST', 'B.TEST'])).toBe('dbadmin@B.TEST');
     expect(() => roleFromPrincipal('nobody')).toThrow(RangeError);
   });
 

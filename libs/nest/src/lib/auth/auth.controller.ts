@@ -9,7 +9,7 @@ import { AUTH_OPTIONS, AuthOptions } from './options';
 import { PasswordLoginService } from './password-login.service';
 import { AuthUser, SessionService } from './session.service';
 import { AuthMetrics } from './auth-metrics';
-import { ApiException } from './errors';
+import { ApiException, NegotiateChallenge } from './errors';
 
 /** `POST /api/auth/login` body. */
 export class LoginDto {
@@ -53,11 +53,20 @@ export class AuthController {
     return toMe(user);
   }
 
-  /** `POST /api/auth/logout`: ends the session here and everywhere; the credential is destroyed. */
+  /**
+   * `POST /api/auth/logout`: ends the cookie's session everywhere (store, and every replica's
+   * credential and pool), whether or not this replica holds its credential: the cookie itself is
+   * the proof, so no negotiation is needed to sign out. With the cookie of a session that has
+   * already ended it only clears the cookie; without a session cookie it is a 401, like every route
+   * that needs a signed-in user. Still needs the CSRF header (the global guard).
+   */
+  @Public()
   @Post('logout')
   @HttpCode(204)
-  async logout(@CurrentUser() user: AuthUser, @Res({ passthrough: true }) res: Response): Promise<void> {
-    await this.sessions.destroy(user.sessionId);
+  async logout(@Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<void> {
+    const id = (req.cookies as Record<string, string> | undefined)?.[SESSION_COOKIE];
+    if (!id) throw new NegotiateChallenge('NEGOTIATE_REQUIRED', 'there is no session to sign out of');
+    await this.sessions.destroy(id);
     res.clearCookie(SESSION_COOKIE, { path: '/', httpOnly: true, sameSite: 'strict' });
   }
 

@@ -35,7 +35,7 @@ const pending = new WeakMap<Socket, AcceptorContext>();
 /**
  * HTTP Negotiate sign-on. A request is authenticated by its session cookie when the session is
  * live on this replica; otherwise by `Authorization: Negotiate <token>`, which starts a new session
- * (fresh id, the delegated credential in the vault, the mutual-authentication token in
+ * (always a fresh id, also when it replaces a live one, the delegated credential in the vault, the mutual-authentication token in
  * `WWW-Authenticate`). Anything else gets a 401 challenge with a JSON body saying why.
  */
 @Injectable()
@@ -91,13 +91,13 @@ export class NegotiateStrategy extends PassportStrategy(NegotiatePassportStrateg
       });
     }
     context.dispose();
-    // The session may be live in the shared store but held by another replica: re-establish it
-    // here under the same id (same principal only), so a logout anywhere ends it everywhere.
+    // The browser authenticated while holding a live session's cookie (another replica accepted
+    // the session, or this one lost the credential): a new session with a new id and fresh groups
+    // replaces it, and the old one ends everywhere (no id survives an authentication).
     const live = cookie ? await this.sessions.peek(cookie) : null;
-    const user =
-      live && cookie && live.principal === outcome.credential.principal
-        ? await this.sessions.attach(cookie, live, outcome.credential)
-        : await this.sessions.create(outcome.credential, outcome.delegation, outcome.groupSids);
+    const user = live && cookie
+      ? await this.sessions.reauthenticate(cookie, outcome.credential, outcome.delegation, outcome.groupSids)
+      : await this.sessions.create(outcome.credential, outcome.delegation, outcome.groupSids);
     if (outcome.replyToken?.length) res.setHeader('WWW-Authenticate', `Negotiate ${outcome.replyToken.toString('base64')}`);
     setSessionCookie(req, res, user, this.options);
     this.metrics.negotiations++;

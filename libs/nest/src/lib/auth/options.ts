@@ -33,10 +33,26 @@ export interface AuthOptions {
    * credential; browsers need no delegation settings. Default `constrained`.
    */
   delegation?: DelegationMode;
-  /** Realms whose users may sign in. Default: the service principal's realm only. */
+  /**
+   * Realms whose users may sign in; the first is the home realm. Default: the service principal's
+   * realm only. A user of the home realm maps to the database role `name`, a user of another listed
+   * realm to `name@REALM` (two realms' `dbadmin` never become one role).
+   */
   allowedRealms?: string[];
   /** Longest session, whatever the credential says. Default 8 h. */
   sessionMaxAgeMs?: number;
+  /**
+   * Most live sessions one principal may hold (every Negotiate without a cookie and every password
+   * sign-in makes one): a new session beyond it ends the user's oldest (its credential destroyed,
+   * on every replica). Default 10.
+   */
+  maxSessionsPerUser?: number;
+  /**
+   * How often a replica checks that the sessions it holds credentials for are still in the store,
+   * ending those that are not (an ended-session announcement it missed while cut off from Redis).
+   * Default 60 000 ms.
+   */
+  sessionCheckIntervalMs?: number;
   /** `Secure` cookies: `auto` (when the request came over TLS), or always / never. Default `auto`. */
   secureCookies?: 'auto' | boolean;
   /** Keep credentials in process memory (default) or in FILE caches in {@link AuthOptions.fileCacheDir}. */

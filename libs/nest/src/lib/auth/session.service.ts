@@ -1,11 +1,11 @@
-import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import type { Credential } from '@forwardable/gssapi';
 import type { DelegationKind } from '../contract';
+import { databaseRoleOf } from './credential-lease';
 import { CredentialVault } from './credential-vault';
-import { ApiException } from './errors';
 import { GroupsService } from './groups.service';
-import { AUTH_OPTIONS, AuthOptions, realmOf } from './options';
+import { AUTH_OPTIONS, AuthOptions } from './options';
 import { MemorySessionStore, SessionData, SessionStore } from './session-store';
 
 /** The signed-in user of a request (`@CurrentUser()`). Holds no credential. */
@@ -14,16 +14,22 @@ export interface AuthUser extends SessionData {
 }
 
 const DEFAULT_MAX_AGE = 8 * 3600_000;
+const DEFAULT_MAX_SESSIONS_PER_USER = 10;
 
 /**
  * Sessions: created after a successful negotiation or password sign-in, always with a fresh
- * 256-bit random id (no fixation), ending no later than the credential and the configured maximum.
+ * 256-bit random id (no fixation, also when the browser re-authenticates a live session), ending
+ * no later than the credential and the configured maximum. A principal holds at most
+ * {@link AuthOptions.maxSessionsPerUser} sessions: a new one ends the oldest. Ending a session
+ * ends it on every replica (through the store's ended-session channel).
  */
 @Injectable()
-export class SessionService implements OnApplicationShutdown {
+export class SessionService implements OnModuleInit, OnApplicationShutdown {
+  private readonly log = new Logger(SessionService.name);
   readonly store: SessionStore;
-  private readonly realms: string[];
   readonly maxAgeMs: number;
+  readonly maxSessionsPerUser: number;
+  private readonly checker: NodeJS.Timeout;
 
   constructor(
     @Inject(AUTH_OPTIONS) private readonly options: AuthOptions,
@@ -31,72 +37,88 @@ export class SessionService implements OnApplicationShutdown {
     private readonly groups: GroupsService,
   ) {
     this.store = options.sessionStore ?? new MemorySessionStore();
-    this.realms = options.allowedRealms ?? [realmOf(options.servicePrincipal)];
     this.maxAgeMs = options.sessionMaxAgeMs ?? DEFAULT_MAX_AGE;
+    this.maxSessionsPerUser = options.maxSessionsPerUser ?? DEFAULT_MAX_SESSIONS_PER_USER;
+    if (!Number.isInteger(this.maxSessionsPerUser) || this.maxSessionsPerUser < 1) {
+      throw new RangeError(`maxSessionsPerUser must be a whole number of at least 1, not ${this.maxSessionsPerUser}`);
+    }
+    const every = options.sessionCheckIntervalMs ?? 60_000;
+    if (!Number.isFinite(every) || every <= 0) throw new RangeError(`sessionCheckIntervalMs must be a positive number, not ${every}`);
+    this.checker = setInterval(() => void this.reconcile().catch(() => undefined), every);
+    this.checker.unref();
   }
 
-  /** The database role / display name of a principal of an allowed realm; refuses others. */
-  userOf(principal: string): string {
-    const at = principal.lastIndexOf('@');
-    const name = at > 0 ? principal.slice(0, at) : '';
-    const realm = at > 0 ? principal.slice(at + 1) : '';
-    // An enterprise name (RFC 6806: `alice\@ad.test@AD.TEST`) means the user signed in with their
-    // userPrincipalName and the KDC was not asked to canonicalise it: neither the API nor
-    // PostgreSQL can map it to a role, so say how to get a ticket in the account's own name.
-    if (name.includes('@')) {
-      const upn = name.replace(/\\@/g, '@');
-      throw new ApiException(
-        403,
-        'REALM_REFUSED',
-        `${principal} is an enterprise name (userPrincipalName ${upn}), not the account's own principal`,
-        `Get a ticket in the account's name: kinit -C -E ${upn} (canonicalise; Windows always does) or kinit <account>@${realm}.`,
-      );
-    }
-    if (!name || name.includes('/')) {
-      throw new ApiException(403, 'REALM_REFUSED', `${principal} is not a user principal`, 'Sign in as a person, not as a service.');
-    }
-    if (!this.realms.includes(realm)) {
-      throw new ApiException(403, 'REALM_REFUSED', `users of realm ${realm} may not sign in here`, `Allowed realms: ${this.realms.join(', ')}.`);
-    }
-    return name;
+  onModuleInit(): void {
+    // Another replica ended a session (logout, cap): end our lease for it now, not at expiry. A
+    // session replaced by a re-authentication keeps our credential under its new id.
+    this.store.onEnded?.((ended) =>
+      void (ended.successor ? this.vault.move(ended.id, ended.successor, ended.principal) : this.vault.end(ended.id, 'ended-elsewhere')),
+    );
   }
 
   /**
-   * Start a session for `credential`, which the session (its vault entry) owns from now on.
-   * @param groupSids - group SIDs from the ticket's PAC, when it had one: names come from them.
+   * The database role / display name of a principal of an allowed realm; refuses others.
+   * @throws ApiException 403 `REALM_REFUSED`.
+   */
+  userOf(principal: string): string {
+    return databaseRoleOf(principal, this.vault.realms);
+  }
+
+  /**
+   * Start a session for `credential`, which the session (its lease in the vault) owns from now on.
+   * When the principal then has more than {@link SessionService.maxSessionsPerUser} sessions, the
+   * oldest end (everywhere).
+   * @param groupSids - group SIDs from the ticket's PAC, when it had one: group names come from them.
    * @throws ApiException when the principal's realm is not allowed (the credential is then disposed).
    */
   async create(credential: Credential, delegation: DelegationKind, groupSids?: string[]): Promise<AuthUser> {
-    let user: string;
-    try {
-      user = this.userOf(credential.principal);
-    } catch (err) {
-      credential.dispose();
-      throw err;
-    }
+    return this.start(credential, delegation, undefined, groupSids);
+  }
+
+  /** {@link SessionService.create}, not counting `replacing` (about to end) against the cap. */
+  private async start(credential: Credential, delegation: DelegationKind, replacing?: string, groupSids?: string[]): Promise<AuthUser> {
     const now = Date.now();
-    const credEnd = credential.expiresAt?.getTime() ?? Infinity;
-    const expiresAt = Math.min(now + this.maxAgeMs, credEnd);
-    const groups = await this.groups.groupsOf(credential.principal, user, groupSids);
-    const data: SessionData = {
-      principal: credential.principal,
-      user,
-      delegation,
-      mode: this.options.delegation ?? 'constrained',
-      groups,
-      isAdmin: groups.includes(this.groups.adminGroup),
-      createdAt: now,
-      expiresAt,
-    };
     const id = randomBytes(32).toString('base64url');
-    await this.vault.put(id, credential, expiresAt);
+    const lease = await this.vault.lease(id, credential, now + this.maxAgeMs);
     try {
+      const groups = await this.groups.groupsOf(lease.principal, lease.role, groupSids);
+      const data: SessionData = {
+        principal: lease.principal,
+        user: lease.role,
+        delegation,
+        mode: this.options.delegation ?? 'constrained',
+        groups,
+        isAdmin: groups.includes(this.groups.adminGroup),
+        createdAt: now,
+        expiresAt: lease.expiresAt,
+      };
       await this.store.set(id, data);
+      await this.enforceCap(data.principal, [id, replacing]);
+      return { ...data, sessionId: id };
     } catch (err) {
-      await this.vault.remove(id);
+      await this.vault.end(id, 'logout');
       throw err;
     }
-    return { ...data, sessionId: id };
+  }
+
+  /**
+   * The browser authenticated again while holding the cookie of a live session (`previousId`),
+   * on a replica without its credential: a new session with a new id and freshly looked-up groups
+   * replaces it. The previous id is dead everywhere at once; other replicas keep the credential
+   * they hold for it under the new id (same principal), so moving between replicas rotates the id
+   * without a negotiation on each move. The id is never kept across an authentication.
+   */
+  async reauthenticate(previousId: string, credential: Credential, delegation: DelegationKind, groupSids?: string[]): Promise<AuthUser> {
+    const previous = await this.store.get(previousId);
+    const user = await this.start(credential, delegation, previous ? previousId : undefined, groupSids);
+    if (!previous || previous.principal !== user.principal) {
+      // Someone else's (or a dead) session in this browser: end it, do not hand it over.
+      await this.destroy(previousId);
+      return user;
+    }
+    await Promise.allSettled([this.store.delete(previousId), this.vault.end(previousId, 'replaced')]);
+    await this.store.publishEnded?.({ id: previousId, principal: user.principal, successor: user.sessionId });
+    return user;
   }
 
   /** A live session's data, whether or not this replica holds its credential. */
@@ -106,25 +128,13 @@ export class SessionService implements OnApplicationShutdown {
   }
 
   /**
-   * Give this replica a credential for an existing session, after the browser negotiated again
-   * here (another replica accepted the session first). Only for the same principal: anything else
-   * is a new sign-in and gets a new session id.
+   * The session of `id` if it is live and this replica holds its credential, of the same
+   * principal as the session; null otherwise.
    */
-  async attach(id: string, data: SessionData, credential: Credential): Promise<AuthUser> {
-    if (credential.principal !== data.principal) {
-      credential.dispose();
-      throw new Error('attach: the credential is not the session\'s principal');
-    }
-    const expiresAt = Math.min(data.expiresAt, credential.expiresAt?.getTime() ?? Infinity);
-    await this.vault.put(id, credential, expiresAt);
-    return { ...data, expiresAt, sessionId: id };
-  }
-
-  /** The session of `id` if it is live and this replica holds its credential; null otherwise. */
   async resolve(id: string): Promise<AuthUser | null> {
     const data = await this.store.get(id);
     if (!data) {
-      await this.vault.remove(id);
+      await this.vault.end(id, 'expired');
       return null;
     }
     if (data.expiresAt <= Date.now()) {
@@ -133,16 +143,64 @@ export class SessionService implements OnApplicationShutdown {
     }
     // Another replica may have accepted this session: then we have no credential, and the
     // browser must negotiate again here (ARCHITECTURE.md, scale-out).
-    if (!this.vault.get(id)) return null;
+    const lease = this.vault.get(id);
+    if (!lease) return null;
+    if (lease.principal !== data.principal) {
+      // The store and the vault disagree about who this session is: trust neither.
+      this.log.warn('a session\'s stored principal differs from its credential\'s: the session is ended');
+      await this.destroy(id);
+      return null;
+    }
     return { ...data, sessionId: id };
   }
 
-  /** End a session everywhere: its data, its credential and its database pool. */
+  /**
+   * End a session everywhere: its data, and on every replica its credential lease (so its
+   * database pool stops using the credential). Works whether or not this replica holds the
+   * credential. Idempotent.
+   */
   async destroy(id: string): Promise<void> {
-    await Promise.allSettled([this.store.delete(id), this.vault.remove(id)]);
+    const data = await this.store.get(id).catch(() => null);
+    const principal = data?.principal ?? this.vault.get(id)?.principal ?? '';
+    const results = await Promise.allSettled([this.store.delete(id), this.vault.end(id, 'logout')]);
+    // Other replicas end their lease for it now; the memory store has none.
+    await this.store.publishEnded?.({ id, principal });
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  /**
+   * End the leases this replica holds for sessions the store no longer has: the safety net for an
+   * ended-session announcement this replica missed (pub/sub does not replay what a disconnected
+   * subscriber did not hear). Runs every {@link AuthOptions.sessionCheckIntervalMs}; a store that
+   * does not answer ends nothing. Returns how many leases it ended.
+   * @param graceMs - leases younger than this are left alone: a lease is made just before its
+   *   session is written to the store (after the group lookup), so a young one may not be there yet.
+   */
+  async reconcile(graceMs = 30_000): Promise<number> {
+    const ids = this.vault.sessionIds(Date.now() - graceMs);
+    let ended = 0;
+    for (let i = 0; i < ids.length; i += 100) {
+      const batch = ids.slice(i, i + 100);
+      const found = await Promise.all(batch.map((id) => this.store.get(id)));
+      for (const [k, data] of found.entries()) {
+        if (data && data.expiresAt > Date.now()) continue;
+        await this.vault.end(batch[k], 'ended-elsewhere');
+        ended++;
+      }
+    }
+    return ended;
+  }
+
+  /** End the oldest sessions of `principal` beyond the cap (never `skip`: the one just made, one about to go). */
+  private async enforceCap(principal: string, skip: (string | undefined)[]): Promise<void> {
+    const ids = (await this.store.idsOf(principal)).filter((id) => !skip.includes(id));
+    const excess = ids.length + 1 - this.maxSessionsPerUser;
+    for (const id of ids.slice(0, Math.max(0, excess))) await this.destroy(id);
   }
 
   async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.checker);
     await this.store.close?.();
   }
 }

@@ -11,8 +11,6 @@ export interface UserDataSourcesOptions {
   database: string;
   /** `krbsrvname` of the server, default `postgres`. */
   serviceName?: string;
-  /** Realms whose users may connect; default: any (the KDC already vouched for them). */
-  allowedRealms?: string[];
   /** TypeORM entities of the application. */
   entities?: DataSourceOptions['entities'];
   /** Most users with an open pool at once; the least recently used is closed first. Default 100. */

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import type { Credential } from '@forwardable/gssapi';
-import { gssapiStream, roleFromPrincipal } from '@forwardable/pg-gssapi';
+import { gssapiStream } from '@forwardable/pg-gssapi';
+import type { CredentialLease } from '../auth/credential-lease';
 import { MODULE_OPTIONS_TOKEN, UserDataSourcesOptions } from './options';
 
 /** The credential can no longer open connections: the caller should ask the user to sign in again. */
@@ -29,30 +29,39 @@ export interface UserDataSourceCounters {
   /** Closed to make room (LRU over users, or the connection cap). */
   evictions: number;
   idleClosed: number;
+  /** Closed because the lease of its credential expired. */
   expiredClosed: number;
-  /** Closed by {@link UserDataSources.release} (logout). */
+  /** Closed because the lease of its credential ended (logout, cap, another replica) or by {@link UserDataSources.release}. */
   released: number;
   failures: number;
 }
 
 interface Entry {
+  /** The principal: one pool per user, whatever the number of their sessions. */
   key: string;
-  principal: string;
-  credential: Credential;
+  /** The lease whose credential this pool's connections were opened with. */
+  lease: CredentialLease;
   dataSource: DataSource;
   lastUsed: number;
-  expiryTimer?: NodeJS.Timeout;
+  /** Removes this pool's end hook from its lease. */
+  unhook: () => void;
 }
 
 /**
- * One small TypeORM `DataSource` (a pg pool) per signed-in user, connected **as that user** with
- * their own Kerberos credential. The API has no database identity of its own: without a user's
- * credential it cannot query at all.
+ * One small TypeORM `DataSource` (a pg pool) per signed-in user (principal), connected **as that
+ * user** with their own Kerberos credential. The API has no database identity of its own: without
+ * a user's credential it cannot query at all.
  *
- * Pools are created on first use and reused for the session; bounded by a cap on users (least
- * recently used closed first) and on total connections; closed when idle, when the credential
- * expires, on {@link UserDataSources.release} (logout) and at shutdown. Two simultaneous first requests of one
- * session create one pool, and no two sessions ever share one.
+ * A pool is opened on first use with the credential of the {@link CredentialLease} it was asked
+ * with, and shared by every session of that principal while that lease lives. When the lease
+ * ends (logout, expiry, the session pushed out by the per-user cap, ended on another replica),
+ * the pool is taken out of service at once and closed: idle connections are closed, a query in
+ * flight finishes and its connection closes (it is not returned to a pool); the next request of
+ * another live session of the user opens a new pool with that session's own credential. So an
+ * ended credential never opens a connection again and no connection it opened outlives its last
+ * query. Bounded by a cap on users (least recently used closed first) and on total connections;
+ * closed when idle and at shutdown. Two simultaneous first requests of one user create one pool,
+ * and no two principals ever share one.
  */
 @Injectable()
 export class UserDataSources implements OnApplicationShutdown {
@@ -84,38 +93,39 @@ export class UserDataSources implements OnApplicationShutdown {
   }
 
   /**
-   * The data source of a session, connected as the credential's user.
-   * @param key - the session's id: pools are never shared between keys.
-   * @param credential - the session's Kerberos credential; it stays owned by the caller.
-   * @throws CredentialExpiredError when the credential is expired or disposed.
+   * The data source of the lease's user, connected as that user.
+   * @param lease - a live lease of the user; the pool is shared with the user's other sessions.
+   * @throws CredentialExpiredError when the lease has ended or its credential expired.
    */
-  async get(key: string, credential: Credential): Promise<DataSource> {
+  async get(lease: CredentialLease): Promise<DataSource> {
     if (this.closed) throw new Error('UserDataSources is shut down');
+    if (!lease.live) throw new CredentialExpiredError(lease.principal);
+    const key = lease.principal;
     const existing = this.entries.get(key);
-    if (existing && existing.credential === credential && usable(credential)) {
+    if (existing && existing.lease.live) {
       this.counters.reuses++;
       this.touch(existing);
       return existing.dataSource;
     }
-    if (existing) await this.close(existing, existing.credential === credential ? 'expired' : 'released');
-    if (!usable(credential)) throw new CredentialExpiredError(safePrincipal(credential));
+    if (existing) await this.close(existing, 'expired');
     let opening = this.opening.get(key);
     if (!opening) {
-      opening = this.open(key, credential).finally(() => this.opening.delete(key));
+      opening = this.open(key, lease).finally(() => this.opening.delete(key));
       this.opening.set(key, opening);
     } else {
       this.counters.reuses++;
     }
     const entry = await opening;
-    if (entry.credential !== credential) return this.get(key, credential);
+    // The lease it opened with may have ended meanwhile: then open again with ours.
+    if (!entry.lease.live) return this.get(lease);
     return entry.dataSource;
   }
 
-  /** Close the pool of a session (logout). Safe to call for a key with no pool. */
-  async release(key: string): Promise<void> {
-    const pending = this.opening.get(key);
+  /** Close the pool of a user (all their sessions). Safe to call for a user with no pool. */
+  async release(principal: string): Promise<void> {
+    const pending = this.opening.get(principal);
     if (pending) await pending.catch(() => undefined);
-    const entry = this.entries.get(key);
+    const entry = this.entries.get(principal);
     if (entry) await this.close(entry, 'released');
   }
 
@@ -129,6 +139,12 @@ export class UserDataSources implements OnApplicationShutdown {
     return { users: this.entries.size, closing: this.closing, maxConnections: this.entries.size * this.perUser, connections, counters: { ...this.counters } };
   }
 
+  /** Whether a pool of `principal` is open now, and the session whose credential it uses (for tests). */
+  poolOf(principal: string): { sessionId: string } | null {
+    const e = this.entries.get(principal);
+    return e ? { sessionId: e.lease.sessionId } : null;
+  }
+
   async onApplicationShutdown(): Promise<void> {
     this.closed = true;
     clearInterval(this.sweeper);
@@ -136,26 +152,24 @@ export class UserDataSources implements OnApplicationShutdown {
     await Promise.allSettled([...this.entries.values()].map((e) => this.close(e, 'shutdown')));
   }
 
-  private async open(key: string, credential: Credential): Promise<Entry> {
-    const o = this.options;
-    const principal = credential.principal;
-    const role = roleFromPrincipal(principal, o.allowedRealms);
+  private async open(key: string, lease: CredentialLease): Promise<Entry> {
     await this.makeRoom(key);
     try {
-      return await this.connect(key, credential, principal, role);
+      return await this.connect(key, lease);
     } finally {
       this.admitted.delete(key);
     }
   }
 
-  private async connect(key: string, credential: Credential, principal: string, role: string): Promise<Entry> {
+  private async connect(key: string, lease: CredentialLease): Promise<Entry> {
     const o = this.options;
+    const credential = lease.credential;
     const dataSource = new DataSource({
       type: 'postgres',
       host: o.host,
       port: o.port,
       database: o.database,
-      username: role,
+      username: lease.role,
       entities: o.entities ?? [],
       synchronize: false,
       migrationsRun: false,
@@ -179,22 +193,15 @@ export class UserDataSources implements OnApplicationShutdown {
       await dataSource.destroy();
       throw new Error('UserDataSources is shut down');
     }
-    const entry: Entry = { key, principal, credential, dataSource, lastUsed: Date.now() };
-    const expiresAt = credential.expiresAt?.getTime();
-    if (expiresAt !== undefined) {
-      // setTimeout's limit is 2^31-1 ms; longer lifetimes are rechecked by the sweeper.
-      const ms = Math.max(0, expiresAt - Date.now());
-      if (ms < 2 ** 31 - 1) {
-        entry.expiryTimer = setTimeout(() => void this.close(entry, 'expired'), ms);
-        entry.expiryTimer.unref();
-      }
-    }
+    const entry: Entry = { key, lease, dataSource, lastUsed: Date.now(), unhook: () => undefined };
+    // The lease's one timer (and logout) closes the pool: it never outlives the credential.
+    entry.unhook = lease.onEnd((_l, reason) => this.close(entry, reason === 'expired' ? 'expired' : 'released'));
     this.counters.opens++;
     this.entries.set(key, entry);
     return entry;
   }
 
-  /** Close least recently used pools until one more fits under both caps. */
+/** Close least recently used pools until one more fits under both caps. */
   private async makeRoom(key: string): Promise<void> {
     // Open pools plus the ones admitted and connecting, plus this one; opens still waiting here
     // do not count (else they would wait for each other forever).
@@ -235,7 +242,7 @@ export class UserDataSources implements OnApplicationShutdown {
   private async sweepIdle(): Promise<void> {
     const now = Date.now();
     for (const entry of [...this.entries.values()]) {
-      if (!usable(entry.credential)) await this.close(entry, 'expired');
+      if (!entry.lease.live) await this.close(entry, 'expired');
       else if (now - entry.lastUsed >= this.idleTimeoutMs) await this.close(entry, 'idle');
     }
   }
@@ -243,20 +250,20 @@ export class UserDataSources implements OnApplicationShutdown {
   private async close(entry: Entry, why: 'evicted' | 'idle' | 'expired' | 'released' | 'shutdown'): Promise<void> {
     if (this.entries.get(entry.key) !== entry) return;
     this.entries.delete(entry.key);
-    clearTimeout(entry.expiryTimer);
+    entry.unhook();
     if (why === 'evicted') this.counters.evictions++;
     else if (why === 'idle') this.counters.idleClosed++;
     else if (why === 'expired') this.counters.expiredClosed++;
     else if (why === 'released') this.counters.released++;
     this.closing++;
     try {
-      // Evicted or idle pools may still be serving a request: let it finish, then close. A
-      // logout, an expired credential or shutdown closes at once (no new query can start anyway:
-      // the pool is no longer handed out).
+      // Evicted or idle pools may still be serving a request: let it finish, then close. An
+      // ended lease or shutdown closes at once: no new query can start (the pool is no longer
+      // handed out), idle connections close now, and pg ends a busy one when its query returns.
       if (why === 'evicted' || why === 'idle') await drained(entry.dataSource);
       await entry.dataSource.destroy();
     } catch (err) {
-      this.log.warn(`closing the pool of ${entry.principal} (${why}) failed: ${(err as Error).message}`);
+      this.log.warn(`closing the pool of ${entry.key} (${why}) failed: ${(err as Error).message}`);
     } finally {
       this.closing--;
     }
@@ -278,18 +285,4 @@ async function drained(ds: DataSource, graceMs = 30_000): Promise<void> {
 function positive(name: string, n: number): number {
   if (!Number.isFinite(n) || n <= 0) throw new RangeError(`${name} must be a positive number, not ${n}`);
   return n;
-}
-
-function usable(c: Credential): boolean {
-  if (c.disposed) return false;
-  const end = c.expiresAt?.getTime();
-  return end === undefined || end > Date.now();
-}
-
-function safePrincipal(c: Credential): string {
-  try {
-    return c.principal;
-  } catch {
-    return 'the user';
-  }
 }

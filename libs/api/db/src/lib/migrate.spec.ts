@@ -1,0 +1,46 @@
+/**
+ * The schema is migrated by dbadmin with a ticket, not a password, and the API has no database
+ * identity of its own. (The per-user data sources are tested beside their code, in
+ * libs/nest/src/lib/db/user-data-sources.spec.ts.)
+ */
+import { Credential } from '@forwardable/gssapi';
+import { ensureRealm, kinit, RealmEnv, runWithRealm } from '@forwardable/testing/realm';
+import { useRealm } from '@forwardable/testing/delegation';
+import { runMigrations } from '../index';
+
+describe.each(['db2', 'ldap'] as const)('migrations (%s realm)', (kdb) => {
+  let realm: RealmEnv;
+
+  beforeAll(() => {
+    realm = ensureRealm(kdb);
+    useRealm(realm);
+  });
+
+  it('migrates the schema as dbadmin with a ticket, then again finds nothing to do', async () => {
+    const tgt = kinit(realm, 'dbadmin');
+    const cred = await Credential.fromCache(tgt.name, 'password');
+    try {
+      const target = { host: 'localhost', hostaddr: '127.0.0.1', port: realm.pg.port, database: realm.pg.database, credential: cred };
+      const first = await runMigrations(target);
+      const second = await runMigrations(target);
+      // The realm may be shared with an earlier suite: either we applied it now or it was there.
+      expect(first.length + second.length).toBeLessThanOrEqual(2);
+      expect(second).toEqual([]);
+    } finally {
+      cred.dispose();
+      tgt.destroy();
+    }
+  });
+});
+
+describe('the API has no database identity of its own', () => {
+  it('no password gets anyone in: without a Kerberos credential PostgreSQL refuses even its owner', () => {
+    const realm = ensureRealm('db2');
+    const r = runWithRealm(realm, 'psql', ['-X', '-w', '-h', 'localhost', '-p', String(realm.pg.port), '-U', 'dbadmin', '-d', 'forwardable', '-c', 'SELECT 1'], {
+      env: { KRB5CCNAME: `FILE:${realm.dir}/run/no-such-cache`, PGPASSWORD: 'any-password-at-all', PGHOSTADDR: '127.0.0.1' },
+    });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/GSSAPI/);
+    expect(r.stderr).not.toMatch(/password authentication failed/);
+  });
+});
