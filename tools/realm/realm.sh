@@ -440,11 +440,12 @@ logging_collector = off
 log_connections = on
 EOF
   # No password method anywhere: the bootstrap superuser (the OS user running the cluster) may
-  # use the private socket with peer; everyone else comes over TCP with a Kerberos ticket.
+  # use the private socket with peer; everyone else comes over TCP with a Kerberos ticket, on a
+  # GSSAPI-encrypted link only (hostgssenc: an unencrypted TCP connection matches no line).
   cat >"$DIR/pg/data/pg_hba.conf" <<EOF
-# TYPE  DATABASE  USER        ADDRESS        METHOD
-local   all       $RUN_AS     peer
-host    all       all         127.0.0.1/32   gss include_realm=0 krb_realm=$REALM
+# TYPE      DATABASE  USER        ADDRESS        METHOD
+local       all       $RUN_AS     peer
+hostgssenc  all       all         127.0.0.1/32   gss include_realm=0 krb_realm=$REALM
 EOF
 }
 

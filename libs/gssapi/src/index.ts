@@ -31,6 +31,7 @@ export {
   type InitiatorOptions,
   type TokenMechanism,
 } from './lib/context';
+export { SecureChannel, MAX_SEALED_PACKET_BYTES, INLINE_MAX_BYTES } from './lib/secure-channel';
 export {
   BadPasswordError,
   ClientNotFoundError,

@@ -1,6 +1,6 @@
 import type { ClientConfig } from 'pg';
 import type { Credential } from '@forwardable/gssapi';
-import { gssapiStream } from './gssapi-stream';
+import { gssapiStream, type GssEncMode } from './gssapi-stream';
 
 /** Where PostgreSQL is: the host name must be the one in its `postgres/<host>` principal. */
 export interface GssapiConnectionTarget {
@@ -17,6 +17,8 @@ export interface GssapiConnectionTarget {
    * as with pg_hba's `include_realm=0`); default: any realm is refused but the credential's own.
    */
   allowedRealms?: string[];
+  /** GSSAPI transport encryption (libpq's `gssencmode`): `disable`, `prefer` (default) or `require`. */
+  gssencmode?: GssEncMode;
 }
 
 /**
@@ -47,6 +49,6 @@ export function gssapiClientConfig(credential: Credential, target: GssapiConnect
     port: target.port ?? 5432,
     database: target.database,
     user,
-    stream: gssapiStream({ credential, hostaddr: target.hostaddr, serviceName: target.serviceName }) as unknown as ClientConfig['stream'],
+    stream: gssapiStream({ credential, hostaddr: target.hostaddr, serviceName: target.serviceName, gssencmode: target.gssencmode }) as unknown as ClientConfig['stream'],
   };
 }
