@@ -4,5 +4,15 @@
  * @packageDocumentation
  */
 export { GSSENC_MODES, GssapiStream, gssapiStream, type GssEncMode, type GssapiStreamOptions, type PgLinkProtection } from './lib/gssapi-stream';
-export { gssapiClientConfig, roleFromPrincipal, type GssapiConnectionTarget } from './lib/config';
+export {
+  gssapiClientConfig,
+  gssapiTargetFromEnv,
+  gssapiTypeOrmOptions,
+  isLoopbackTarget,
+  linkProtectionPolicy,
+  roleFromPrincipal,
+  type GssapiConnectionTarget,
+  type GssapiTypeOrmOptions,
+  type LinkProtectionPolicy,
+} from './lib/config';
 export { PgAuthError, PgGssapiHandshakeError, PgGssencBrokenError, PgGssencRefusedError, PgProtocolError, pgAuthErrorFrom, type PgAuthErrorCode, type ServerErrorFields } from './lib/errors';

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { Credential } from '@forwardable/gssapi';
-import { gssapiStream, roleFromPrincipal } from '@forwardable/pg-gssapi';
+import { gssapiTypeOrmOptions, roleFromPrincipal } from '@forwardable/pg-gssapi';
 import { MODULE_OPTIONS_TOKEN, UserDataSourcesOptions } from './options';
 
 /** The credential can no longer open connections: the caller should ask the user to sign in again. */
@@ -152,21 +152,18 @@ export class UserDataSources implements OnApplicationShutdown {
     const o = this.options;
     const dataSource = new DataSource({
       type: 'postgres',
-      host: o.host,
-      port: o.port,
-      database: o.database,
+      // The one factory for "a connection as this credential" (same protection for every connection).
+      ...gssapiTypeOrmOptions(credential, o, {
+        max: this.perUser,
+        idleTimeoutMillis: Math.min(this.idleTimeoutMs, 60_000),
+        connectionTimeoutMillis: o.connectTimeoutMs ?? 10_000,
+      }),
       username: role,
       entities: o.entities ?? [],
       synchronize: false,
       migrationsRun: false,
       installExtensions: false,
       applicationName: 'forwardable',
-      extra: {
-        stream: gssapiStream({ credential, hostaddr: o.hostaddr, serviceName: o.serviceName }),
-        max: this.perUser,
-        idleTimeoutMillis: Math.min(this.idleTimeoutMs, 60_000),
-        connectionTimeoutMillis: o.connectTimeoutMs ?? 10_000,
-      },
     });
     try {
       await dataSource.initialize();
