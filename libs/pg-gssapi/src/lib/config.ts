@@ -100,8 +100,8 @@ export function roleFromPrincipal(principal: string, allowedRealms?: string[]): 
  * config that connects as the credential's user with GSSAPI and no password, with the link
  * protection of {@link linkProtectionPolicy} for every connection it opens. Usable for
  * `new pg.Client(...)` and `new pg.Pool(...)`; see {@link gssapiTypeOrmOptions} for TypeORM.
- * @param overrides.user - connect as this role instead of the principal's (the doctor's probe).
- * @param overrides.onConnection - called with each stream pg opens (to read its `protection`).
+ * @param overrides - `user`: connect as this role instead of the principal's (the doctor's probe);
+ *   `onConnection`: called with each stream pg opens (to read its `protection`).
  */
 export function gssapiClientConfig(
   credential: Credential,
