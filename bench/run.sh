@@ -51,6 +51,9 @@ bash tools/scripts/stack.sh up --dir "$DIR" >&2
 # comparison. It exists in this throwaway realm only; Forwardable itself never has a password.
 export BENCH_APP_PASSWORD="app-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 HBA="$FORWARDABLE_REALM_DIR/pg/data/pg_hba.conf"
+# The encryption cell (bench/src/encryption.ts) compares encrypted with plain GSSAPI connections of
+# the same user: the bench realm alone also accepts unencrypted Kerberos connections.
+grep -q '^hostnogssenc ' "$HBA" || runuser -u "$FORWARDABLE_PG_SUPERUSER" -- sed -i 's/^hostgssenc\(.* gss include_realm.*\)$/&\nhostnogssenc\1/' "$HBA"
 grep -q '^host all bench_app ' "$HBA" || runuser -u "$FORWARDABLE_PG_SUPERUSER" -- sed -i '/ gss include_realm/i host all bench_app 127.0.0.1/32 scram-sha-256' "$HBA"
 psql_super() { runuser -u "$FORWARDABLE_PG_SUPERUSER" -- env -u PGHOSTADDR psql -X -q -v ON_ERROR_STOP=1 -h "$FORWARDABLE_PG_SOCKET_DIR" -p "$FORWARDABLE_PG_PORT" -d forwardable "$@"; }
 log "baseline role, data set and the (c) schema copy (bench/setup.sql)"

@@ -14,6 +14,7 @@ import autocannon from 'autocannon';
 import { Client } from 'pg';
 import { AcceptorContext, acquireServiceCredential, Credential, InitiatorContext } from '@forwardable/gssapi';
 import { gssapiClientConfig } from '@forwardable/pg-gssapi';
+import { encryptionCost, encryptionTable } from './encryption';
 import { env, kerberos, ms, negotiateHeader, negotiateToken, pool, rssOf, summarize, superSql, userTickets } from './common';
 
 const REPO = resolve(__dirname, '../..');
@@ -24,6 +25,7 @@ const BENCH = `http://127.0.0.1:${BENCH_PORT}`;
 const DURATION = Number(process.env.BENCH_DURATION ?? 5);
 const NS = (process.env.BENCH_USERS ?? '1 10 100 500').split(/\s+/).filter(Boolean).map(Number);
 const COLD_ITERATIONS = Number(process.env.BENCH_COLD_ITERATIONS ?? 200);
+const ENCRYPTION_ITERATIONS = Number(process.env.BENCH_ENCRYPTION_ITERATIONS ?? 100);
 const USERS = env('BENCH_USERS_LIST').trim().split(/\s+/);
 const PG = { host: env('FORWARDABLE_PG_HOST'), hostaddr: env('FORWARDABLE_PG_HOSTADDR'), port: Number(env('FORWARDABLE_PG_PORT')), database: env('FORWARDABLE_PG_DATABASE') };
 const LISTING_SQL = `SELECT id, directory_id, name, owner, octet_length(content) AS size, updated_at FROM files WHERE directory_id IS NULL ORDER BY name, id LIMIT 50`;
@@ -452,6 +454,8 @@ function table(): string {
     out.push('|---:|---:|---:|---:|---|');
     for (const r of l.rows) out.push(`| ${r.activeUsers} | ${r.peakPgConnections} | ${r.pgConnections} | ${f(r.rps)} | ${f(r.p50)}/${f(r.p99)}${r.non2xx ? ` ⚠${r.non2xx}` : ''} |`);
   }
+  const enc = results.encryption as Parameters<typeof encryptionTable>[0] | undefined;
+  if (enc) out.push('', ...encryptionTable(enc));
   const eq = results.equivalence as { identicalListing: boolean; user: string } | undefined;
   if (eq) out.push('', `Same answer check: \`GET /api/files\` of ${eq.user} is byte-identical across (a), (a'), (b), (c): **${eq.identicalListing ? 'yes' : 'NO'}**.`);
   return out.join('\n');
@@ -464,6 +468,8 @@ async function main() {
   say(`TGTs for ${USERS.length} users (password login, KDC verified)`);
   tickets = await userTickets(USERS, env('BENCH_USER_PASSWORD'));
   await coldPath();
+  say(`GSSAPI encryption of the PostgreSQL link: encrypted vs plain, ${ENCRYPTION_ITERATIONS} interleaved iterations`);
+  results.encryption = await encryptionCost(tickets.get(USERS[0])!, PG, LISTING_SQL, ENCRYPTION_ITERATIONS);
   await eventLoop();
   const { listing } = await product();
   stack('down');

@@ -11,7 +11,8 @@
         "src/native/credential.cc",
         "src/native/context.cc",
         "src/native/password.cc",
-        "src/native/name_attributes.cc"
+        "src/native/name_attributes.cc",
+        "src/native/seal.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -59,6 +59,8 @@ describe.each(['db2', 'ldap'] as const)('realm with the %s KDB', (kdb) => {
       .split('\n')
       .filter((l) => l.trim() && !l.trim().startsWith('#'));
     expect(hba.some((l) => /\bgss\b.*include_realm=0/.test(l))).toBe(true);
+    // TCP only with GSSAPI encryption: no plain "host" line (#17).
+    expect(hba.filter((l) => !l.startsWith('local')).every((l) => /^hostgssenc\s/.test(l))).toBe(true);
     expect(hba.join('\n')).not.toMatch(/\b(trust|password|md5|scram-sha-256)\b/);
   });
 

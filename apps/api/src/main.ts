@@ -4,6 +4,7 @@ import { ConfigError, loadConfig } from './app/config';
 
 async function main() {
   const config = loadConfig();
+  if (config.pg.cleartextWarning) Logger.warn(`SECURITY WARNING: ${config.pg.cleartextWarning}`, 'Bootstrap');
   const app = await createApp(config);
   await app.listen(config.port, config.listen);
   Logger.log(`Forwardable API on http://${config.listen}:${config.port}/api (${config.delegation} delegation)`, 'Bootstrap');

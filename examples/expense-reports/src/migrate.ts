@@ -1,6 +1,6 @@
 import { DataSource } from 'typeorm';
 import type { Credential } from '@forwardable/gssapi';
-import { gssapiStream, roleFromPrincipal } from '@forwardable/pg-gssapi';
+import { gssapiTypeOrmOptions, type GssEncMode } from '@forwardable/pg-gssapi';
 import { entities } from './entities';
 import { ExpenseSchema1764000000000 } from './migrations/1764000000000-expense-schema';
 import { RlsPolicies1764000001000 } from './migrations/1764000001000-rls-policies';
@@ -12,17 +12,13 @@ export const migrations = [ExpenseSchema1764000000000, RlsPolicies1764000001000]
  * Run pending migrations as the operator (the database owner), with their own Kerberos credential
  * (`Credential.fromCache` after `kinit`): no password anywhere.
  */
-export async function migrate(target: { host: string; hostaddr?: string; port: number; database: string }, credential: Credential): Promise<string[]> {
+export async function migrate(target: { host: string; hostaddr?: string; port: number; database: string; gssencmode?: GssEncMode }, credential: Credential): Promise<string[]> {
   const ds = new DataSource({
     type: 'postgres',
-    host: target.host,
-    port: target.port,
-    database: target.database,
-    username: roleFromPrincipal(credential.principal),
+    ...gssapiTypeOrmOptions(credential, target, { max: 1 }),
     entities,
     migrations,
     migrationsTransactionMode: 'all',
-    extra: { stream: gssapiStream({ credential, hostaddr: target.hostaddr }), max: 1 },
   });
   await ds.initialize();
   try {

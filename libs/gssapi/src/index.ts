@@ -34,6 +34,7 @@ export {
   type NameAttribute,
 } from './lib/context';
 export { parsePacLogonInfo, sidToBuffer, sidFromBuffer, PacParseError, type PacLogonInfo } from './lib/pac';
+export { SecureChannel, MAX_SEALED_PACKET_BYTES, INLINE_MAX_BYTES } from './lib/secure-channel';
 export {
   BadPasswordError,
   ClientNotFoundError,

@@ -3,6 +3,16 @@
  * `@forwardable/gssapi`. See the README for `pg.Pool` and TypeORM examples.
  * @packageDocumentation
  */
-export { GssapiStream, gssapiStream, type GssapiStreamOptions } from './lib/gssapi-stream';
-export { gssapiClientConfig, roleFromPrincipal, type GssapiConnectionTarget } from './lib/config';
-export { PgAuthError, PgGssapiHandshakeError, pgAuthErrorFrom, type PgAuthErrorCode, type ServerErrorFields } from './lib/errors';
+export { GSSENC_MODES, GssapiStream, gssapiStream, type GssEncMode, type GssapiStreamOptions, type PgLinkProtection } from './lib/gssapi-stream';
+export {
+  gssapiClientConfig,
+  gssapiTargetFromEnv,
+  gssapiTypeOrmOptions,
+  isLoopbackTarget,
+  linkProtectionPolicy,
+  roleFromPrincipal,
+  type GssapiConnectionTarget,
+  type GssapiTypeOrmOptions,
+  type LinkProtectionPolicy,
+} from './lib/config';
+export { PgAuthError, PgGssapiHandshakeError, PgGssencBrokenError, PgGssencRefusedError, PgProtocolError, pgAuthErrorFrom, type PgAuthErrorCode, type ServerErrorFields } from './lib/errors';

@@ -8,14 +8,14 @@
  *
  * Commands that read the database connect as the operator with the ticket in KRB5CCNAME (`kinit
  * dbadmin` first), over GSSAPI; no password is read or stored. Connection settings come from
- * FORWARDABLE_PG_HOST (the host in postgres/<host>), FORWARDABLE_PG_HOSTADDR, FORWARDABLE_PG_PORT and
- * FORWARDABLE_PG_DATABASE, as `source tmp/realms/<realm>/realm.env` sets them.
+ * FORWARDABLE_PG_HOST (the host in postgres/<host>), FORWARDABLE_PG_HOSTADDR, FORWARDABLE_PG_PORT,
+ * FORWARDABLE_PG_DATABASE and FORWARDABLE_PG_GSSENCMODE, as `source tmp/realms/<realm>/realm.env` sets them.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Client as PgClient } from 'pg';
 import { Credential } from '@forwardable/gssapi';
-import { gssapiClientConfig } from '@forwardable/pg-gssapi';
+import { gssapiClientConfig, gssapiTargetFromEnv } from '@forwardable/pg-gssapi';
 import {
   applyPolicies,
   DatabaseModel,
@@ -105,17 +105,11 @@ function mappingFrom(args: Args): RlsMapping {
 
 async function operatorConnection(): Promise<{ client: PgClient; close(): Promise<void> }> {
   const env = process.env;
-  const need = (k: string) => {
-    const v = env[k];
-    if (!v) throw new Error(`${k} is not set: source the realm's realm.env (or set it to your PostgreSQL's value)`);
-    return v;
-  };
+  const target = gssapiTargetFromEnv(env);
   const cache = env.KRB5CCNAME;
   if (!cache) throw new Error('KRB5CCNAME is not set: run kinit as the owner of the tables (e.g. kinit dbadmin) and export KRB5CCNAME');
   const credential = await Credential.fromCache(cache, 'password');
-  const client = new PgClient(
-    gssapiClientConfig(credential, { host: need('FORWARDABLE_PG_HOST'), hostaddr: env.FORWARDABLE_PG_HOSTADDR, port: Number(need('FORWARDABLE_PG_PORT')), database: need('FORWARDABLE_PG_DATABASE') }),
-  );
+  const client = new PgClient(gssapiClientConfig(credential, target));
   try {
     await client.connect();
   } catch (e) {

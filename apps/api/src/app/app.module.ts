@@ -36,6 +36,7 @@ export class AppModule {
             hostaddr: config.pg.hostaddr,
             port: config.pg.port,
             database: config.pg.database,
+            gssencmode: config.pg.gssencmode,
             entities: schemaEntities,
             maxUsers: config.pg.maxUsers,
             connectionsPerUser: config.pg.connectionsPerUser,

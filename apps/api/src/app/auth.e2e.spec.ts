@@ -362,8 +362,10 @@ describe('configuration is checked at boot', () => {
     const realm = ensureRealm('db2');
     useRealm(realm);
     const checks = await runDoctor(configFor(realm));
-    expect(checks.map((c) => [c.name, c.ok])).toEqual([['keytab', true], ['kdc', true], ['postgresql', true]]);
+    expect(checks.map((c) => [c.name, c.ok])).toEqual([['keytab', true], ['kdc', true], ['postgresql', true], ['postgresql-link', true]]);
     expect(checks[2].detail).toMatch(/accepts Kerberos/);
+    // The realm's pg_hba is hostgssenc only: the doctor's link, like every user's, is encrypted (#17).
+    expect(checks[3].detail).toMatch(/^GSSAPI-encrypted .*gssencmode=prefer/);
   });
 
   it('doctor names the broken part: a keytab without our key, a database that does not answer', async () => {
@@ -392,6 +394,7 @@ describe('configuration is checked at boot', () => {
     });
     expect(r.stdout).toMatch(/^ok {3}configuration/m);
     expect(r.stdout).toMatch(/^ok {3}postgresql:/m);
+    expect(r.stdout).toMatch(/^ok {3}postgresql-link: GSSAPI-encrypted/m);
     expect(r.status).toBe(0);
   });
 });

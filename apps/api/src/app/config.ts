@@ -2,6 +2,7 @@ import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { isAbsolute } from 'node:path';
 import { isSameOriginPath, type DelegationMode } from '@forwardable/shared/contracts';
+import { GSSENC_MODES, linkProtectionPolicy, type GssEncMode } from '@forwardable/pg-gssapi';
 
 /** The API's validated configuration. There is no database user or password in it, by design. */
 export interface ApiConfig {
@@ -27,7 +28,19 @@ export interface ApiConfig {
   passwordLogin: boolean;
   /** Where the SPA goes after a password sign-in that names no page to return to (a path on this site). */
   loginRedirect: string;
-  pg: { host: string; hostaddr?: string; port: number; database: string; maxUsers: number; connectionsPerUser: number; maxConnections: number };
+  pg: {
+    host: string;
+    hostaddr?: string;
+    port: number;
+    database: string;
+    maxUsers: number;
+    connectionsPerUser: number;
+    maxConnections: number;
+    /** GSSAPI transport encryption of every connection (FORWARDABLE_PG_GSSENCMODE, after the loopback policy). */
+    gssencmode: GssEncMode;
+    /** Set when the operator disabled encryption to a remote server: log it loudly at start. */
+    cleartextWarning?: string;
+  };
   /** Built SPA to serve on the same origin; undefined: API only. */
   webDir?: string;
   /** Group lookup (admins = members of the admin group); undefined: FORWARDABLE_ADMINS only. */
@@ -139,6 +152,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
       problems.push(`FORWARDABLE_TRUSTED_PROXIES: ${p} is not an IP address, a CIDR (10.0.0.0/8) or one of loopback, linklocal, uniquelocal`);
     }
   }
+  // A remote PostgreSQL gets an encrypted link or the API does not start (#17); see linkProtectionPolicy.
+  const gssencRaw = str('FORWARDABLE_PG_GSSENCMODE');
+  let pgLink: { gssencmode: GssEncMode; warning?: string } = { gssencmode: 'require' };
+  if (gssencRaw !== undefined && !GSSENC_MODES.includes(gssencRaw as GssEncMode)) {
+    problems.push(`FORWARDABLE_PG_GSSENCMODE=${gssencRaw} must be one of ${GSSENC_MODES.join(', ')} (libpq's names)`);
+  } else if (pgHost) {
+    try {
+      pgLink = linkProtectionPolicy({ host: pgHost, hostaddr: str('FORWARDABLE_PG_HOSTADDR'), gssencmode: gssencRaw as GssEncMode | undefined });
+    } catch (e) {
+      problems.push(`FORWARDABLE_PG_GSSENCMODE=${gssencRaw}: ${(e as Error).message}`);
+    }
+  }
   const config: ApiConfig = {
     port: int('FORWARDABLE_PORT', 3000, 1, 65535),
     listen: str('FORWARDABLE_LISTEN', '127.0.0.1') as string,
@@ -166,6 +191,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
       maxUsers: int('FORWARDABLE_PG_MAX_USERS', 100, 1, 100_000),
       connectionsPerUser: int('FORWARDABLE_PG_CONNECTIONS_PER_USER', 2, 1, 100),
       maxConnections: int('FORWARDABLE_PG_MAX_CONNECTIONS', 200, 1, 100_000),
+      gssencmode: pgLink.gssencmode,
+      cleartextWarning: pgLink.warning,
     },
     webDir: str('FORWARDABLE_WEB_DIR'),
     adminGroup: str('FORWARDABLE_ADMIN_GROUP', 'forwardable-admins') as string,

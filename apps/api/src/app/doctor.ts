@@ -1,6 +1,6 @@
 import { Client } from 'pg';
 import { acquireServiceCredential, configureKerberos, Credential } from '@forwardable/gssapi';
-import { gssapiStream, PgAuthError } from '@forwardable/pg-gssapi';
+import { gssapiClientConfig, isLoopbackTarget, PgAuthError, type GssapiStream, type PgLinkProtection } from '@forwardable/pg-gssapi';
 import type { ApiConfig } from './config';
 
 /** One check's verdict. */
@@ -42,29 +42,42 @@ export async function runDoctor(config: ApiConfig): Promise<Check[]> {
   if (service) {
     // The service is no database user: PostgreSQL accepting the GSS exchange and then refusing
     // the role proves pg_hba uses gss and the server's keytab works.
+    // The same factory, and so the same link protection, as every per-user connection.
+    let stream: GssapiStream | null = null;
     const client = new Client({
-      host: config.pg.host,
-      port: config.pg.port,
-      database: config.pg.database,
-      user: 'forwardable_doctor',
-      stream: gssapiStream({ credential: service, hostaddr: config.pg.hostaddr }) as never,
+      ...gssapiClientConfig(service, { ...config.pg }, { user: 'forwardable_doctor', onConnection: (s) => (stream = s) }),
       connectionTimeoutMillis: 10_000,
     });
+    let reached = false;
     try {
       await client.connect();
       add('postgresql', true, 'connected');
+      reached = true;
     } catch (e) {
       if (e instanceof PgAuthError && (e.code === 'PG_GSSAPI_REJECTED' || e.code === 'PG_ROLE_MISSING')) {
         add('postgresql', true, `${config.pg.host}:${config.pg.port} accepts Kerberos (GSSAPI) and its keytab works`);
+        reached = true;
       } else {
         add('postgresql', false, (e as Error).message);
       }
     } finally {
       await client.end().catch(() => undefined);
     }
+    if (reached) {
+      const protection: PgLinkProtection = (stream as GssapiStream | null)?.protection ?? 'none';
+      add('postgresql-link', ...linkVerdict(protection, config));
+    }
     service.dispose();
   } else {
     add('postgresql', false, 'not checked: no service ticket (fix the kdc check first)');
   }
   return checks;
+}
+
+/** The doctor's verdict on what protected its connection, as every per-user connection is protected. */
+function linkVerdict(protection: PgLinkProtection, config: ApiConfig): [boolean, string] {
+  const mode = `gssencmode=${config.pg.gssencmode}`;
+  if (protection === 'gssenc') return [true, `GSSAPI-encrypted (confidentiality and integrity, ${mode})`];
+  if (isLoopbackTarget(config.pg)) return [true, `not encrypted (${mode}); acceptable on loopback only`];
+  return [false, `NOT encrypted (${mode}): queries and rows cross the network in cleartext; set FORWARDABLE_PG_GSSENCMODE=require and add a "hostgssenc" line to pg_hba.conf`];
 }

@@ -1,8 +1,9 @@
 import { Credential, nameType, requireString, wrapDelegated } from './credential';
 import { GssUsageError, localGssError, toGssError } from './errors';
 import { loadNative } from './load';
-import type { NativeAcceptor, NativeInitiator } from './native';
+import type { NativeAcceptor, NativeInitiator, NativeSealer } from './native';
 import { PacLogonInfo, parsePacLogonInfo } from './pac';
+import { SecureChannel } from './secure-channel';
 
 /** The largest token accepted (bytes); larger ones are refused before reaching the library. */
 export const MAX_TOKEN_BYTES = 64 * 1024;
@@ -259,6 +260,12 @@ export interface InitiatorOptions {
   delegate?: boolean;
   /** `krb5` (default; what PostgreSQL expects) or `spnego` (what HTTP Negotiate expects). */
   mech?: 'krb5' | 'spnego';
+  /**
+   * Ask for per-message confidentiality and integrity (GSS_C_CONF_FLAG | GSS_C_INTEG_FLAG), as
+   * PostgreSQL's GSSAPI encryption does; default false. Use {@link InitiatorContext.secureChannel}
+   * once established.
+   */
+  confidentiality?: boolean;
 }
 
 /** What one {@link InitiatorContext.step} produced. */
@@ -296,13 +303,14 @@ export class InitiatorContext {
     }
     const mech = opts.mech ?? 'krb5';
     if (mech !== 'krb5' && mech !== 'spnego') throw new GssUsageError('ERR_GSS_INVALID_ARG', `mech must be 'krb5' or 'spnego', not ${String(mech)}`);
-    for (const k of ['mutual', 'delegate'] as const) {
+    for (const k of ['mutual', 'delegate', 'confidentiality'] as const) {
       if (opts[k] !== undefined && typeof opts[k] !== 'boolean') throw new GssUsageError('ERR_GSS_INVALID_ARG', `${k} must be a boolean`);
     }
     const { constants, NativeInitiator } = loadNative();
     let flags = constants['GSS_C_SEQUENCE_FLAG'] | constants['GSS_C_REPLAY_FLAG'];
     if (opts.mutual !== false) flags |= constants['GSS_C_MUTUAL_FLAG'];
     if (opts.delegate === true) flags |= constants['GSS_C_DELEG_FLAG'];
+    if (opts.confidentiality === true) flags |= constants['GSS_C_CONF_FLAG'] | constants['GSS_C_INTEG_FLAG'];
     this.target = target;
     this.#native = new NativeInitiator(cred, target, nameType(target) === 'hostbased', flags, mech === 'spnego');
   }
@@ -332,6 +340,25 @@ export class InitiatorContext {
     } finally {
       this.#busy = false;
     }
+  }
+
+  /**
+   * Hand the established context over to a {@link SecureChannel} for gss_wrap / gss_unwrap; this
+   * object is disposed by the move (the channel owns the context and deletes it on dispose).
+   * @throws GssUsageError `ERR_GSS_CONTEXT_INCOMPLETE` before the last step completed,
+   *   `ERR_GSS_CONTEXT_BUSY` while a step runs, `ERR_GSS_DISPOSED`
+   */
+  secureChannel(): SecureChannel {
+    if (this.#disposed) throw new GssUsageError('ERR_GSS_DISPOSED', 'this context has been disposed');
+    if (this.#busy) throw new GssUsageError('ERR_GSS_CONTEXT_BUSY', 'a step is in progress on this context: await it first');
+    let sealer: NativeSealer;
+    try {
+      sealer = new (loadNative().NativeSealer)(this.#native);
+    } catch (e) {
+      throw toGssError(e, { operation: 'wrap', target: this.target });
+    }
+    this.#disposed = true;
+    return SecureChannel.fromNative(sealer, this.target);
   }
 
   /** Delete the context (gss_delete_sec_context). Idempotent; deferred while a step runs. */

@@ -29,6 +29,7 @@ export type GssUsageCode =
   | 'ERR_GSS_CONTEXT_BUSY'
   | 'ERR_GSS_CONTEXT_COMPLETE'
   | 'ERR_GSS_CONTEXT_FAILED'
+  | 'ERR_GSS_CONTEXT_INCOMPLETE'
   | 'ERR_GSS_KIND_MISMATCH'
   | 'ERR_GSS_UNSAFE_DIRECTORY'
   | 'ERR_GSS_OPERATIONS_PENDING';
@@ -232,7 +233,7 @@ const K = {
 
 /** What the failing operation was about, so that the message can name it. */
 export interface FailureContext {
-  operation: 'acquire' | 'accept' | 'initiate' | 'password' | 'cache' | 'store' | 'import' | 'export';
+  operation: 'acquire' | 'accept' | 'initiate' | 'password' | 'cache' | 'store' | 'import' | 'export' | 'wrap' | 'unwrap';
   keytab?: string;
   target?: string;
   principal?: string;

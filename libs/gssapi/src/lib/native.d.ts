@@ -79,6 +79,20 @@ export declare class NativeInitiator {
   dispose(): void;
 }
 
+/** gss_wrap / gss_unwrap over an established initiator context (seal.cc). */
+export declare class NativeSealer {
+  /** Takes the established context of `initiator` over; the initiator is disposed. */
+  constructor(initiator: NativeInitiator);
+  wrapSizeLimit(maxToken: number): number;
+  /** Wrap `data` in slices of at most `maxPlain` bytes; returns the framed packets (length + token each). */
+  seal(data: Buffer, maxPlain: number): Promise<Buffer>;
+  sealSync(data: Buffer, maxPlain: number): Buffer;
+  /** Unwrap a run of complete framed packets; returns the plaintext. */
+  unseal(packets: Buffer): Promise<Buffer>;
+  unsealSync(packets: Buffer): Buffer;
+  dispose(): void;
+}
+
 export interface NativeServiceOptions {
   keytab: string;
   clientKeytab?: string;
@@ -102,6 +116,7 @@ export interface NativeBinding {
   NativeCredential: typeof NativeCredential;
   NativeAcceptor: typeof NativeAcceptor;
   NativeInitiator: typeof NativeInitiator;
+  NativeSealer: typeof NativeSealer;
   acquireServiceCredential(opts: NativeServiceOptions): Promise<NativeCredential>;
   credentialFromCache(name: string, owned: boolean): Promise<NativeCredential>;
   importCredential(blob: Buffer): Promise<NativeCredential>;

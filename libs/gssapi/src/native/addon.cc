@@ -102,6 +102,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitCredential(env, exports);
   InitContext(env, exports);
   InitPassword(env, exports);
+  InitSeal(env, exports);
   SetConstants(env, exports);
   exports.Set("setKerberosEnv", Napi::Function::New<SetKerberosEnv>(env, "setKerberosEnv"));
   return exports;

@@ -201,5 +201,6 @@ bool IsKrb5Mech(gss_const_OID oid);
 void InitCredential(Napi::Env env, Napi::Object exports);
 void InitContext(Napi::Env env, Napi::Object exports);
 void InitPassword(Napi::Env env, Napi::Object exports);
+void InitSeal(Napi::Env env, Napi::Object exports);  // seal.cc
 
 }  // namespace fwgss

@@ -295,10 +295,13 @@ class InitiatorWrap : public Napi::ObjectWrap<InitiatorWrap> {
     flags_ = info[3].ToNumber().Uint32Value();
     spnego_ = info[4].ToBoolean().Value();
     s_ = std::make_shared<CtxState>(GetInstance(env)->registry, cred);
+    info.This().As<Napi::Object>().TypeTag(&kInitiatorTag);
   }
   ~InitiatorWrap() override {
     if (s_) s_->Dispose();
   }
+  static const napi_type_tag kInitiatorTag;
+  std::shared_ptr<CtxState> State() { return s_; }
 
  private:
   Napi::Value Step(const Napi::CallbackInfo& info) {
@@ -329,6 +332,26 @@ class InitiatorWrap : public Napi::ObjectWrap<InitiatorWrap> {
   OM_uint32 flags_ = 0;
   bool spnego_ = false;
 };
+
+const napi_type_tag InitiatorWrap::kInitiatorTag = {0x6677737373696e69ULL, 0x746961746f720001ULL};
+
+// seal.cc: move the established gss_ctx_id_t out of a JS NativeInitiator into a sealer, which
+// owns it from then on; the initiator is left disposed.
+gss_ctx_id_t TakeEstablishedContext(Napi::Env env, Napi::Value v) {
+  if (!v.IsObject() || !v.As<Napi::Object>().CheckTypeTag(&InitiatorWrap::kInitiatorTag)) {
+    ThrowUsage(env, "ERR_GSS_INVALID_ARG", "expected an initiator context");
+  }
+  std::shared_ptr<CtxState> s = InitiatorWrap::Unwrap(v.As<Napi::Object>())->State();
+  if (s->disposed) ThrowUsage(env, "ERR_GSS_DISPOSED", "this context has been disposed");
+  if (s->busy) ThrowUsage(env, "ERR_GSS_CONTEXT_BUSY", "a step is in progress on this context: await it first");
+  if (!s->complete || s->failed || s->ctx == GSS_C_NO_CONTEXT) {
+    ThrowUsage(env, "ERR_GSS_CONTEXT_INCOMPLETE", "the context is not established: finish its steps first");
+  }
+  gss_ctx_id_t ctx = s->ctx;
+  s->ctx = GSS_C_NO_CONTEXT;
+  s->Dispose();
+  return ctx;
+}
 
 void InitContext(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeAcceptor", AcceptorWrap::Define(env));

@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { Socket, connect } from 'node:net';
 // The realm tool lives in a testing library; only specs and this helper use it (never src/lib).
 import { ensureRealm, ensureRogueRealm, kadminLocal, kinit, RealmEnv, RealmKdb, RealmUser, realmProcessEnv, testPortBase, TicketCache } from '@forwardable/testing/realm';
-import { AcceptorContext, AcceptResult, configureKerberos, Credential, InitiatorContext } from '../index';
+import { AcceptorContext, AcceptResult, configureKerberos, Credential, InitiatorContext, SecureChannel } from '../index';
 
 export type { RealmEnv, RealmKdb, RealmUser, TicketCache };
 export { ensureRealm, ensureRogueRealm, kadminLocal, kinit, realmProcessEnv, testPortBase };
@@ -60,8 +60,10 @@ export function curlNegotiate(realm: RealmEnv, cache: TicketCache, url: string, 
 }
 
 /**
- * Log in to PostgreSQL with GSSAPI using `client` (protocol 3.0: StartupMessage, then
- * AuthenticationGSS (R/7) -> 'p' token -> AuthenticationGSSContinue (R/8) ... -> AuthenticationOk).
+ * Log in to PostgreSQL with `client` over GSSAPI transport encryption, as the test realms'
+ * pg_hba (`hostgssenc ... gss`) demands: GSSENCRequest, "G", length-prefixed context tokens until
+ * `client` is complete, then the StartupMessage and the server's answers sealed in a
+ * {@link SecureChannel} (the server authenticates by the encryption context itself).
  * Resolves 'ok' on AuthenticationOk, or the server's error message.
  */
 export function pgGssLogin(port: number, user: string, database: string, client: InitiatorContext): Promise<string> {
@@ -69,55 +71,74 @@ export function pgGssLogin(port: number, user: string, database: string, client:
     const sock: Socket = connect({ host: '127.0.0.1', port });
     let buf = Buffer.alloc(0);
     let busy = false;
+    let phase: 'answer' | 'tokens' | 'sealed' = 'answer';
+    let channel: SecureChannel | null = null;
+    let plain = Buffer.alloc(0);
     const finish = (v: string | Error) => {
       sock.destroy();
+      channel?.dispose();
       if (v instanceof Error) reject(v);
       else resolve(v);
     };
-    const send = (type: string, body: Buffer) => {
-      const head = Buffer.alloc(5);
-      head.write(type, 0, 'latin1');
-      head.writeInt32BE(body.length + 4, 1);
-      sock.write(Buffer.concat([head, body]));
+    const framed = (body: Buffer) => {
+      const len = Buffer.alloc(4);
+      len.writeUInt32BE(body.length, 0);
+      return Buffer.concat([len, body]);
     };
-    sock.on('connect', () => {
+    const step = async (input: Buffer | null) => {
+      const r = await client.step(input);
+      if (r.token) sock.write(framed(r.token));
+      if (!r.complete) return;
+      channel = client.secureChannel();
+      phase = 'sealed';
       const params = Buffer.from(`user\0${user}\0database\0${database}\0\0`, 'utf8');
-      const len = Buffer.alloc(8);
-      len.writeInt32BE(params.length + 8, 0);
-      len.writeInt32BE(196608, 4);
-      sock.write(Buffer.concat([len, params]));
-    });
+      const head = Buffer.alloc(8);
+      head.writeInt32BE(params.length + 8, 0);
+      head.writeInt32BE(196608, 4);
+      sock.write(await channel.seal(Buffer.concat([head, params]), channel.wrapSizeLimit(16380)));
+    };
+    sock.on('connect', () => sock.write(Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x30])));
     sock.on('error', finish);
     const pump = async () => {
       if (busy) return;
       busy = true;
       try {
-        while (buf.length >= 5) {
-          const type = String.fromCharCode(buf[0]);
-          const len = buf.readInt32BE(1);
-          if (buf.length < 1 + len) break;
-          const body = buf.subarray(5, 1 + len);
-          buf = buf.subarray(1 + len);
+        if (phase === 'answer' && buf.length >= 1) {
+          if (buf[0] !== 0x47 /* G */) return finish(new Error(`the server refused GSSAPI encryption (${String.fromCharCode(buf[0])})`));
+          buf = buf.subarray(1);
+          phase = 'tokens';
+          await step(null);
+        }
+        while (phase === 'tokens' && buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
+          const token = Buffer.from(buf.subarray(4, 4 + buf.readUInt32BE(0)));
+          buf = buf.subarray(4 + token.length);
+          await step(token);
+        }
+        while (phase === 'sealed' && channel && buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
+          const n = 4 + buf.readUInt32BE(0);
+          plain = Buffer.concat([plain, await (channel as SecureChannel).unseal(buf.subarray(0, n))]);
+          buf = buf.subarray(n);
+        }
+        while (plain.length >= 5 && plain.length >= 1 + plain.readInt32BE(1)) {
+          const type = String.fromCharCode(plain[0]);
+          const len = plain.readInt32BE(1);
+          const body = plain.subarray(5, 1 + len);
+          plain = plain.subarray(1 + len);
           if (type === 'E') {
             const fields = body.toString('utf8').split('\0');
             return finish(fields.find((f) => f.startsWith('M'))?.slice(1) ?? 'error');
           }
           if (type !== 'R') continue;
           const code = body.readInt32BE(0);
-          if (code === 0) return finish('ok');
-          if (code === 7 || code === 8) {
-            const r = await client.step(code === 8 ? Buffer.from(body.subarray(4)) : null);
-            if (r.token) send('p', r.token);
-          } else {
-            return finish(new Error(`unexpected authentication request ${code}`));
-          }
+          return finish(code === 0 ? 'ok' : new Error(`unexpected authentication request ${code} on an encrypted link`));
         }
       } catch (e) {
         finish(e as Error);
       } finally {
         busy = false;
       }
-      if (buf.length >= 5 && !sock.destroyed) void pump();
+      // Data that arrived during an await: go again only when a whole packet is there.
+      if (!sock.destroyed && buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) void pump();
     };
     sock.on('data', (d) => {
       buf = Buffer.concat([buf, d]);

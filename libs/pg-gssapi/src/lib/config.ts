@@ -1,6 +1,7 @@
+import { isIP } from 'node:net';
 import type { ClientConfig } from 'pg';
 import type { Credential } from '@forwardable/gssapi';
-import { gssapiStream } from './gssapi-stream';
+import { GssapiStream, gssapiStream, GSSENC_MODES, type GssEncMode } from './gssapi-stream';
 
 /** Where PostgreSQL is: the host name must be the one in its `postgres/<host>` principal. */
 export interface GssapiConnectionTarget {
@@ -17,6 +18,64 @@ export interface GssapiConnectionTarget {
    * as with pg_hba's `include_realm=0`); default: any realm is refused but the credential's own.
    */
   allowedRealms?: string[];
+  /**
+   * GSSAPI transport encryption (libpq's `gssencmode`): `disable`, `prefer` or `require`. Default:
+   * `prefer` when PostgreSQL is on loopback, `require` otherwise (see {@link linkProtectionPolicy}).
+   */
+  gssencmode?: GssEncMode;
+}
+
+/**
+ * Whether the connection stays on this machine: `hostaddr` (or else `host`) is a loopback address
+ * (127.0.0.0/8, ::1) or `localhost`. Any other name counts as remote: it is not resolved, since
+ * what a name resolves to can change under us.
+ */
+export function isLoopbackTarget(target: Pick<GssapiConnectionTarget, 'host' | 'hostaddr'>): boolean {
+  const addr = (target.hostaddr ?? target.host).replace(/^\[|\]$/g, '').toLowerCase();
+  if (addr === 'localhost') return true;
+  if (isIP(addr) === 4) return addr.startsWith('127.');
+  if (isIP(addr) === 6) return addr === '::1' || /^::ffff:127\./.test(addr);
+  return false;
+}
+
+/** What {@link linkProtectionPolicy} decided for a target. */
+export interface LinkProtectionPolicy {
+  /** The mode every connection to the target uses. */
+  gssencmode: GssEncMode;
+  /** Set when the link to a remote server may carry cleartext because the operator said `disable`. */
+  warning?: string;
+}
+
+/**
+ * The encryption every connection to `target` gets: the explicit `gssencmode`, or by default
+ * `prefer` on loopback and `require` to any other host. A remote server with an explicit
+ * `prefer` is refused (it would silently fall back to cleartext if the server said "N"); an
+ * explicit `disable` to a remote server is allowed, with a warning to log loudly.
+ * @throws RangeError for an unknown mode or `prefer` to a remote server, saying what to set.
+ */
+export function linkProtectionPolicy(target: Pick<GssapiConnectionTarget, 'host' | 'hostaddr' | 'gssencmode'>): LinkProtectionPolicy {
+  const mode = target.gssencmode;
+  if (mode !== undefined && !GSSENC_MODES.includes(mode)) {
+    throw new RangeError(`gssencmode must be one of ${GSSENC_MODES.join(', ')}, not "${String(mode)}"`);
+  }
+  const where = target.hostaddr ? `${target.host} (${target.hostaddr})` : target.host;
+  if (isLoopbackTarget(target)) return { gssencmode: mode ?? 'prefer' };
+  if (mode === 'prefer') {
+    throw new RangeError(
+      `PostgreSQL at ${where} is not on loopback, and gssencmode "prefer" would fall back to an unencrypted link: ` +
+        `use "require" (the default for a remote server) with a "hostgssenc" line in its pg_hba.conf, or "disable" ` +
+        `if the network path is otherwise protected`,
+    );
+  }
+  if (mode === 'disable') {
+    return {
+      gssencmode: 'disable',
+      warning:
+        `GSSAPI encryption to PostgreSQL at ${where} is DISABLED (gssencmode=disable): every query and every row ` +
+        `crosses the network in cleartext and can be read or altered on the path. Use gssencmode=require.`,
+    };
+  }
+  return { gssencmode: 'require' };
 }
 
 /**
@@ -40,16 +99,83 @@ export function roleFromPrincipal(principal: string, allowedRealms?: string[]): 
 }
 
 /**
- * A complete node-postgres config that connects as the credential's user with GSSAPI, and no
- * password: usable for `new pg.Client(...)`, `new pg.Pool(...)` or TypeORM's `extra`.
+ * The one way to get "a PostgreSQL connection as this credential": a complete node-postgres
+ * config that connects as the credential's user with GSSAPI and no password, with the link
+ * protection of {@link linkProtectionPolicy} for every connection it opens. Usable for
+ * `new pg.Client(...)` and `new pg.Pool(...)`; see {@link gssapiTypeOrmOptions} for TypeORM.
+ * @param overrides - `user`: connect as this role instead of the principal's (the doctor's probe);
+ *   `onConnection`: called with each stream pg opens (to read its `protection`).
  */
-export function gssapiClientConfig(credential: Credential, target: GssapiConnectionTarget): ClientConfig {
-  const user = roleFromPrincipal(credential.principal, target.allowedRealms);
+export function gssapiClientConfig(
+  credential: Credential,
+  target: GssapiConnectionTarget,
+  overrides: { user?: string; onConnection?: (stream: GssapiStream) => void } = {},
+): ClientConfig {
+  const user = overrides.user ?? roleFromPrincipal(credential.principal, target.allowedRealms);
+  const { gssencmode } = linkProtectionPolicy(target);
+  const make = gssapiStream({ credential, hostaddr: target.hostaddr, serviceName: target.serviceName, gssencmode });
+  const onConnection = overrides.onConnection;
+  const stream = onConnection
+    ? () => {
+        const s = make();
+        onConnection(s);
+        return s;
+      }
+    : make;
   return {
     host: target.host,
     port: target.port ?? 5432,
     database: target.database,
     user,
-    stream: gssapiStream({ credential, hostaddr: target.hostaddr, serviceName: target.serviceName }) as unknown as ClientConfig['stream'],
+    stream: stream as unknown as ClientConfig['stream'],
   };
+}
+
+/**
+ * The target from the `FORWARDABLE_PG_*` variables the command-line tools share (what
+ * `source tmp/realms/<realm>/realm.env` sets): HOST (the host in postgres/<host>), HOSTADDR,
+ * PORT, DATABASE and GSSENCMODE.
+ * @throws Error naming the missing or invalid variable.
+ */
+export function gssapiTargetFromEnv(env: NodeJS.ProcessEnv = process.env): GssapiConnectionTarget {
+  const need = (k: string) => {
+    const v = env[k]?.trim();
+    if (!v) throw new Error(`${k} is not set: source the realm's realm.env (or set it to your PostgreSQL's value)`);
+    return v;
+  };
+  const port = Number(need('FORWARDABLE_PG_PORT'));
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`FORWARDABLE_PG_PORT=${env.FORWARDABLE_PG_PORT} must be a port number`);
+  const mode = env.FORWARDABLE_PG_GSSENCMODE?.trim() || undefined;
+  if (mode !== undefined && !GSSENC_MODES.includes(mode as GssEncMode)) {
+    throw new Error(`FORWARDABLE_PG_GSSENCMODE=${mode} must be one of ${GSSENC_MODES.join(', ')}`);
+  }
+  const target: GssapiConnectionTarget = {
+    host: need('FORWARDABLE_PG_HOST'),
+    hostaddr: env.FORWARDABLE_PG_HOSTADDR?.trim() || undefined,
+    port,
+    database: need('FORWARDABLE_PG_DATABASE'),
+    gssencmode: mode as GssEncMode | undefined,
+  };
+  const policy = linkProtectionPolicy(target);
+  if (policy.warning) process.emitWarning(policy.warning, { code: 'FORWARDABLE_PG_CLEARTEXT' });
+  return target;
+}
+
+/** The connection part of TypeORM's `postgres` options, from {@link gssapiTypeOrmOptions}. */
+export interface GssapiTypeOrmOptions {
+  host: string;
+  port: number;
+  database: string;
+  username: string;
+  /** Passed to pg's Pool: the GSSAPI stream, plus whatever pool settings were given. */
+  extra: Record<string, unknown> & { stream: unknown };
+}
+
+/**
+ * {@link gssapiClientConfig} in TypeORM's shape: spread it into a `postgres` DataSource's options.
+ * `extra` (pool size, timeouts) is merged into the result's `extra` next to the stream.
+ */
+export function gssapiTypeOrmOptions(credential: Credential, target: GssapiConnectionTarget, extra: Record<string, unknown> = {}): GssapiTypeOrmOptions {
+  const c = gssapiClientConfig(credential, target);
+  return { host: c.host as string, port: c.port as number, database: c.database as string, username: c.user as string, extra: { ...extra, stream: c.stream } };
 }

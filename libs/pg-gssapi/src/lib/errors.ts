@@ -17,6 +17,9 @@ export type PgAuthErrorCode =
   | 'PG_DATABASE_MISSING'
   | 'PG_CONNECT_REFUSED'
   | 'PG_GSSAPI_HANDSHAKE'
+  | 'PG_GSSENC_REFUSED'
+  | 'PG_GSSENC_BROKEN'
+  | 'PG_PROTOCOL'
   | 'PG_SERVER_ERROR';
 
 /**
@@ -54,6 +57,42 @@ export class PgGssapiHandshakeError extends PgAuthError {
 }
 
 /**
+ * `gssencmode: 'require'` and the server answered "N" to the GSSENCRequest: it (or a pooler in
+ * front of it) does not offer GSSAPI encryption on this connection.
+ */
+export class PgGssencRefusedError extends PgAuthError {
+  constructor(where: string) {
+    super(
+      'PG_GSSENC_REFUSED',
+      `PostgreSQL at ${where} refused GSSAPI encryption (it answered "N" to the GSSENCRequest): the server must be ` +
+        `built with GSSAPI and reached directly (poolers such as PgBouncer refuse it), with a "hostgssenc ... gss" ` +
+        `line in pg_hba.conf; or set gssencmode (FORWARDABLE_PG_GSSENCMODE) to "prefer" to accept an unencrypted link.`,
+    );
+    this.name = 'PgGssencRefusedError';
+  }
+}
+
+/**
+ * The encrypted link broke: a packet failed gss_unwrap (tampered with, replayed, reordered, not
+ * encrypted), was oversized, or the connection ended in the middle of one. The connection is
+ * closed; nothing unverified was passed on.
+ */
+export class PgGssencBrokenError extends PgAuthError {
+  constructor(message: string, cause?: unknown) {
+    super('PG_GSSENC_BROKEN', `GSSAPI-encrypted PostgreSQL connection closed: ${message}`, {}, { cause });
+    this.name = 'PgGssencBrokenError';
+  }
+}
+
+/** The server sent something the PostgreSQL protocol does not allow here (e.g. a truncated message). */
+export class PgProtocolError extends PgAuthError {
+  constructor(message: string) {
+    super('PG_PROTOCOL', `PostgreSQL protocol violation: ${message}; the connection was closed`);
+    this.name = 'PgProtocolError';
+  }
+}
+
+/**
  * Turn a start-up ErrorResponse into a {@link PgAuthError} whose message says what to do.
  * @param user - the role pg asked for, to name it in the message.
  */
@@ -86,7 +125,17 @@ export function pgAuthErrorFrom(f: ServerErrorFields, user: string): PgAuthError
     );
   }
   if (/no pg_hba\.conf entry/.test(said)) {
-    return new PgAuthError('PG_NO_HBA_ENTRY', `PostgreSQL has no pg_hba.conf line for this connection: add a "host ... gss" line. (${said})`, f);
+    // PostgreSQL names the link's protection at the end: "no encryption", "GSS encryption", "SSL encryption".
+    const plain = /no encryption/.test(said);
+    return new PgAuthError(
+      'PG_NO_HBA_ENTRY',
+      plain
+        ? `PostgreSQL has no pg_hba.conf line for an unencrypted connection: use GSSAPI encryption (gssencmode ` +
+            `"prefer" or "require", FORWARDABLE_PG_GSSENCMODE), or add a "host ... gss" line if the link may be plaintext. (${said})`
+        : `PostgreSQL has no pg_hba.conf line for this connection: add a "hostgssenc ... gss" line for this host, user ` +
+            `and database. (${said})`,
+      f,
+    );
   }
   if (f.code === '3D000') {
     return new PgAuthError('PG_DATABASE_MISSING', `${said}: create it, or fix the database name in the configuration.`, f);

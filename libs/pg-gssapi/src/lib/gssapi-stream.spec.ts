@@ -189,7 +189,8 @@ describe('errors that say what to fix', () => {
     const tgt = kinit(realm, 'alice');
     const cred = await Credential.fromCache(tgt.name, 'password');
     const writes = jest.spyOn(net.Socket.prototype, 'write');
-    const stream = gssapiStream({ credential: cred, hostaddr: '127.0.0.1' })();
+    // Unencrypted, so that the bytes on the wire are pg's own (encryption is covered in gssenc.spec.ts).
+    const stream = gssapiStream({ credential: cred, hostaddr: '127.0.0.1', gssencmode: 'disable' })();
     try {
       await new Promise<void>((resolve, reject) => {
         stream.once('error', reject);
@@ -217,18 +218,77 @@ describe('errors that say what to fix', () => {
     }
   });
 
-  it('a server asking for a password is refused: there is no password to give', async () => {
-    // A tiny fake server that answers the start-up with AuthenticationCleartextPassword (R/3).
+  /**
+   * A tiny fake server on loopback: answers "N" to the GSSENCRequest (as a server without GSSAPI
+   * encryption does), then answers pg's start-up message with `reply`.
+   */
+  async function fakeServer(reply: Buffer): Promise<{ port: number; close(): void }> {
     const net = await import('node:net');
     const server = net.createServer((sock) => {
-      sock.once('data', () => {
-        const m = Buffer.alloc(9);
-        m.write('R', 0, 'latin1');
-        m.writeInt32BE(8, 1);
-        m.writeInt32BE(3, 5);
-        sock.write(m);
+      sock.on('error', () => undefined);
+      sock.once('data', (d: Buffer) => {
+        if (d.length === 8 && d.readUInt32BE(4) === 80877104) {
+          sock.write('N');
+          sock.once('data', () => sock.write(reply));
+        } else sock.write(reply);
       });
     });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return { port: (server.address() as import('node:net').AddressInfo).port, close: () => server.close() };
+  }
+
+  function authRequest(body: Buffer): Buffer {
+    const m = Buffer.alloc(5);
+    m.write('R', 0, 'latin1');
+    m.writeInt32BE(4 + body.length, 1);
+    return Buffer.concat([m, body]);
+  }
+
+  it('a server asking for a password is refused: there is no password to give', async () => {
+    // AuthenticationCleartextPassword (R/3).
+    const code = Buffer.alloc(4);
+    code.writeInt32BE(3, 0);
+    const server = await fakeServer(authRequest(code));
+    const tgt = kinit(realm, 'alice');
+    const cred = await Credential.fromCache(tgt.name, 'password');
+    try {
+      const err = await connectError(
+        new Client({ ...gssapiClientConfig(cred, { host: 'localhost', hostaddr: '127.0.0.1', port: server.port, database: 'x' }) }).connect(),
+      );
+      expect(err.code).toBe('PG_GSSAPI_HANDSHAKE');
+      expect(err.message).toMatch(/asked for password instead of GSSAPI/);
+    } finally {
+      cred.dispose();
+      tgt.destroy();
+      server.close();
+    }
+  });
+
+  it.each([0, 2])('a short authentication request (R with %i bytes) fails the connection instead of crashing (#22)', async (n) => {
+    const server = await fakeServer(authRequest(Buffer.alloc(n)));
+    const tgt = kinit(realm, 'alice');
+    const cred = await Credential.fromCache(tgt.name, 'password');
+    const uncaught: unknown[] = [];
+    const onUncaught = (e: unknown) => uncaught.push(e);
+    process.on('uncaughtException', onUncaught);
+    try {
+      const err = await connectError(
+        new Client({ ...gssapiClientConfig(cred, { host: 'localhost', hostaddr: '127.0.0.1', port: server.port, database: 'x' }) }).connect(),
+      );
+      expect(err.code).toBe('PG_PROTOCOL');
+      expect(err.message).toContain(`authentication request of ${n} bytes`);
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      cred.dispose();
+      tgt.destroy();
+      server.close();
+    }
+  });
+
+  it('a server that stuffs bytes after its "N" answer is refused (CVE-2021-23222)', async () => {
+    const net = await import('node:net');
+    const server = net.createServer((sock) => sock.once('data', () => sock.write('NR\0\0\0\x08\0\0\0\0')));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as import('node:net').AddressInfo).port;
     const tgt = kinit(realm, 'alice');
@@ -237,8 +297,8 @@ describe('errors that say what to fix', () => {
       const err = await connectError(
         new Client({ ...gssapiClientConfig(cred, { host: 'localhost', hostaddr: '127.0.0.1', port, database: 'x' }) }).connect(),
       );
-      expect(err.code).toBe('PG_GSSAPI_HANDSHAKE');
-      expect(err.message).toMatch(/asked for password instead of GSSAPI/);
+      expect(err.code).toBe('PG_PROTOCOL');
+      expect(err.message).toMatch(/unencrypted data right after its answer/);
     } finally {
       cred.dispose();
       tgt.destroy();

@@ -1,7 +1,24 @@
 import { Duplex } from 'node:stream';
 import { Socket, isIP } from 'node:net';
-import { Credential, InitiatorContext } from '@forwardable/gssapi';
-import { PgAuthError, PgGssapiHandshakeError, pgAuthErrorFrom, ServerErrorFields } from './errors';
+import { Credential, InitiatorContext, MAX_SEALED_PACKET_BYTES, SecureChannel } from '@forwardable/gssapi';
+import {
+  PgAuthError,
+  PgGssapiHandshakeError,
+  PgGssencBrokenError,
+  PgGssencRefusedError,
+  PgProtocolError,
+  pgAuthErrorFrom,
+  ServerErrorFields,
+} from './errors';
+
+/**
+ * libpq's `gssencmode`: `disable` never asks for GSSAPI encryption; `prefer` (the default) asks and
+ * falls back to an unencrypted link when the server answers "N"; `require` fails instead.
+ */
+export type GssEncMode = 'disable' | 'prefer' | 'require';
+
+/** What protects a connection's bytes on the wire, once connected. */
+export type PgLinkProtection = 'gssenc' | 'none';
 
 /** Options of {@link GssapiStream}; see {@link gssapiStream}. */
 export interface GssapiStreamOptions {
@@ -16,7 +33,18 @@ export interface GssapiStreamOptions {
   serviceName?: string;
   /** Connect to this address instead of resolving `host` (libpq's `hostaddr`). */
   hostaddr?: string;
+  /** GSSAPI transport encryption, with libpq's names and semantics; default `prefer`. */
+  gssencmode?: GssEncMode;
 }
+
+/** Values accepted for {@link GssEncMode}. */
+export const GSSENC_MODES: readonly GssEncMode[] = ['disable', 'prefer', 'require'];
+
+/** GSSENCRequest: an 8-byte start-up packet, length 8 and code 80877104 (1234 << 16 | 5680). */
+const GSSENC_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x30]);
+/** The largest context token either side sends while setting up encryption (PostgreSQL 17's PQ_GSS_AUTH_BUFFER_SIZE). */
+const MAX_HANDSHAKE_TOKEN = 65536 - 4;
+const MAX_SEALED_TOKEN = MAX_SEALED_PACKET_BYTES - 4;
 
 const AUTH_OK = 0;
 const AUTH_GSS = 7;
@@ -37,6 +65,16 @@ const PASSWORD_METHODS: Record<number, string> = { 3: 'password', 5: 'md5', 10: 
  *
  * A server error during start-up (unknown role, ticket refused, bad server keytab) becomes a
  * {@link PgAuthError} with a message that says what to fix.
+ *
+ * GSSAPI transport encryption (PostgreSQL 12+, `gssencmode`): before pg's start-up message the
+ * stream sends a GSSENCRequest. On "G" it establishes a context with confidentiality, integrity,
+ * replay and sequence protection and mutual authentication, exchanging tokens framed as a 4-byte
+ * length + token; from then on every byte both ways travels in packets of length + gss_wrap
+ * output (at most 16 KB each, sized with gss_wrap_size_limit), unwrapped and verified before pg
+ * sees them. The server then does not run a separate GSS authentication: the encryption context
+ * is the authentication (pg_hba `hostgssenc ... gss`). A packet that fails verification, is
+ * oversized or cut short closes the connection with a {@link PgGssencBrokenError}. pg only gets
+ * its `connect` event once the link is set up, so it writes its start-up message through it.
  */
 export class GssapiStream extends Duplex {
   private readonly socket = new Socket();
@@ -45,7 +83,17 @@ export class GssapiStream extends Duplex {
    * messages pass but a FATAL (e.g. the role does not exist, checked after authentication) is
    * translated; passthrough: bytes only.
    */
-  private phase: 'startup' | 'authenticated' | 'passthrough' | 'failed' = 'startup';
+  private phase: 'negotiate' | 'gssenc' | 'startup' | 'authenticated' | 'passthrough' | 'failed' = 'startup';
+  /** Bytes of the encryption set-up (the G/N answer, length-prefixed tokens), before pg's start-up. */
+  private raw: Buffer = Buffer.alloc(0);
+  /** Sealed bytes not yet forming a complete packet. */
+  private cipher: Buffer = Buffer.alloc(0);
+  private channel: SecureChannel | null = null;
+  private maxPlain = 0;
+  /** Unsealed data is delivered in order through this chain (unseal may run on the libuv pool). */
+  private inbound: Promise<void> = Promise.resolve();
+  private encContext: InitiatorContext | null = null;
+  private where = '';
   private pending: Buffer = Buffer.alloc(0);
   private busy = false;
   private context: InitiatorContext | null = null;
@@ -54,21 +102,213 @@ export class GssapiStream extends Duplex {
 
   constructor(private readonly opts: GssapiStreamOptions) {
     super();
-    this.socket.on('connect', () => this.emit('connect'));
-    this.socket.on('data', (chunk: Buffer) => this.onServerData(chunk));
+    this.socket.on('connect', () => this.onSocketConnect());
+    this.socket.on('data', (chunk: Buffer) => this.onSocketData(chunk));
     // During start-up the server's last words (an ErrorResponse) may still wait behind a GSS step
     // when it hangs up: let drainStartup read them first, so the caller gets the real reason.
-    this.socket.on('end', () => {
-      if (this.phase === 'passthrough') this.push(null);
-      else this.serverClosed();
-    });
+    this.socket.on('end', () => this.afterInbound(() => this.onSocketEnd()));
     this.socket.on('error', (err) => this.destroy(err));
-    this.socket.on('close', () => {
-      if (this.phase === 'passthrough' || this.phase === 'failed') {
-        this.disposeContext();
-        if (!this.destroyed) this.destroy();
-      } else this.serverClosed();
-    });
+    this.socket.on('close', () =>
+      this.afterInbound(() => {
+        if (this.phase === 'passthrough' || this.phase === 'failed') {
+          this.disposeContext();
+          if (!this.destroyed) this.destroy();
+        } else this.onSocketEnd();
+      }),
+    );
+  }
+
+  /** What protects this connection on the wire (meaningful once pg has connected). */
+  get protection(): PgLinkProtection {
+    return this.channel ? 'gssenc' : 'none';
+  }
+
+  private get gssencmode(): GssEncMode {
+    return this.opts.gssencmode ?? 'prefer';
+  }
+
+  private onSocketConnect(): void {
+    if (this.gssencmode === 'disable') {
+      this.emit('connect');
+      return;
+    }
+    this.phase = 'negotiate';
+    this.socket.write(GSSENC_REQUEST);
+  }
+
+  private onSocketEnd(): void {
+    if (this.phase === 'negotiate' || this.phase === 'gssenc') {
+      return this.fail(new PgGssapiHandshakeError('the server closed the connection while setting up GSSAPI encryption'));
+    }
+    if (this.channel && this.cipher.length > 0) {
+      return this.fail(new PgGssencBrokenError(`the connection ended in the middle of an encrypted packet (${this.cipher.length} bytes of it arrived)`));
+    }
+    if (this.phase === 'passthrough') this.push(null);
+    else if (this.phase !== 'failed') this.serverClosed();
+  }
+
+  /** Run `fn` once every unseal already queued has been delivered (order of end/close vs data). */
+  private afterInbound(fn: () => void): void {
+    if (!this.channel) return fn();
+    this.inbound = this.inbound.then(fn);
+  }
+
+  private onSocketData(chunk: Buffer): void {
+    if (this.phase === 'failed') return;
+    if (this.phase === 'negotiate' || this.phase === 'gssenc') {
+      this.raw = this.raw.length ? Buffer.concat([this.raw, chunk]) : chunk;
+      return this.drainEncryptionSetup();
+    }
+    if (this.channel) return this.onSealed(chunk);
+    this.onServerData(chunk);
+  }
+
+  /** Cut complete packets off the sealed input and unseal them, in order. */
+  private onSealed(chunk: Buffer): void {
+    this.cipher = this.cipher.length ? Buffer.concat([this.cipher, chunk]) : chunk;
+    let end = 0;
+    while (this.cipher.length - end >= 4) {
+      const len = this.cipher.readUInt32BE(end);
+      if (len > MAX_SEALED_TOKEN) {
+        return this.fail(new PgGssencBrokenError(`the server sent an oversized packet (${len} bytes; at most ${MAX_SEALED_TOKEN} are allowed)`));
+      }
+      if (this.cipher.length - end < 4 + len) break;
+      end += 4 + len;
+    }
+    if (end === 0) return;
+    const packets = this.cipher.subarray(0, end);
+    this.cipher = this.cipher.subarray(end);
+    const channel = this.channel as SecureChannel;
+    this.inbound = this.inbound
+      .then(() => (this.phase === 'failed' ? null : channel.unseal(packets)))
+      .then(
+        (plain) => {
+          if (plain && this.phase !== 'failed') this.onServerData(plain);
+        },
+        (err: Error) => {
+          if (!this.destroyed) {
+            this.fail(new PgGssencBrokenError(`a packet from the server failed GSSAPI verification (tampered with, replayed or corrupted): ${err.message}`, err));
+          }
+        },
+      );
+  }
+
+  /** The G/N answer to GSSENCRequest, then the context tokens, each a 4-byte length + token. */
+  private drainEncryptionSetup(): void {
+    if (this.busy) return;
+    if (this.phase === 'negotiate') {
+      if (this.raw.length < 1) return;
+      const answer = String.fromCharCode(this.raw[0]);
+      // Anything after the one-byte answer was sent before we could ask for it: unprotected bytes a
+      // man in the middle may have injected (CVE-2021-23222); libpq refuses them too.
+      if (this.raw.length > 1 && (answer === 'G' || answer === 'N')) {
+        return this.fail(new PgProtocolError('the server sent unencrypted data right after its answer to the GSSENCRequest'));
+      }
+      this.raw = Buffer.alloc(0);
+      if (answer === 'N') {
+        if (this.gssencmode === 'require') return this.fail(new PgGssencRefusedError(this.where));
+        this.phase = 'startup';
+        this.emit('connect');
+        return;
+      }
+      if (answer !== 'G') {
+        return this.fail(
+          new PgProtocolError(
+            `the server did not understand the GSSENCRequest (answered ${JSON.stringify(answer)}; PostgreSQL 12 or later is needed for ` +
+              `GSSAPI encryption, or set gssencmode to "disable")`,
+          ),
+        );
+      }
+      this.phase = 'gssenc';
+      return this.encStep(null);
+    }
+    // phase 'gssenc': wait for the server's next token (or an ErrorResponse, which starts with 'E').
+    if (this.raw.length < 4) return;
+    if (this.raw[0] === 0x45 /* 'E' */) {
+      if (this.raw.length < 5) return;
+      const len = this.raw.readInt32BE(1);
+      if (len < 4 || len > MAX_HANDSHAKE_TOKEN) return this.fail(new PgProtocolError(`malformed error message during GSSAPI encryption set-up (length ${len})`));
+      if (this.raw.length < 1 + len) return;
+      return this.fail(pgAuthErrorFrom(parseErrorFields(this.raw.subarray(5, 1 + len)), this.user));
+    }
+    const len = this.raw.readUInt32BE(0);
+    if (len > MAX_HANDSHAKE_TOKEN) return this.fail(new PgProtocolError(`oversized GSSAPI token from the server (${len} bytes)`));
+    if (this.raw.length < 4 + len) return;
+    const token = Buffer.from(this.raw.subarray(4, 4 + len));
+    this.raw = this.raw.subarray(4 + len);
+    this.encStep(token);
+  }
+
+  private encStep(input: Buffer | null): void {
+    const target = `${this.opts.serviceName ?? 'postgres'}@${this.spnHost}`;
+    let context: InitiatorContext;
+    try {
+      context = this.encContext ??= new InitiatorContext({
+        credential: this.opts.credential,
+        target,
+        mutual: true,
+        delegate: false,
+        confidentiality: true,
+        mech: 'krb5',
+      });
+    } catch (err) {
+      return this.fail(new PgGssapiHandshakeError(`GSSAPI could not start an encryption context to ${target}: ${(err as Error).message}`, err));
+    }
+    this.busy = true;
+    context.step(input).then(
+      ({ token, complete, flags }) => {
+        this.busy = false;
+        if (this.phase !== 'gssenc') return;
+        if (token && token.length) {
+          const header = Buffer.alloc(4);
+          header.writeUInt32BE(token.length, 0);
+          this.socket.write(Buffer.concat([header, token]));
+        }
+        if (!complete) return this.drainEncryptionSetup();
+        if (!flags.confidentiality || !flags.integrity || !flags.mutual || !flags.replay || !flags.sequence) {
+          return this.fail(new PgGssapiHandshakeError(`the GSSAPI context to ${target} lacks confidentiality, integrity, replay or sequence protection; refusing it`));
+        }
+        try {
+          this.channel = context.secureChannel();
+          this.encContext = null;
+          this.maxPlain = (this.channel as SecureChannel).wrapSizeLimit(MAX_SEALED_TOKEN);
+        } catch (err) {
+          return this.fail(new PgGssapiHandshakeError(`GSSAPI encryption could not start: ${(err as Error).message}`, err));
+        }
+        // The encryption context authenticated both sides: the server sends AuthenticationOk
+        // without a separate GSS exchange.
+        this.contextComplete = true;
+        this.phase = 'startup';
+        const early = this.raw;
+        this.raw = Buffer.alloc(0);
+        if (early.length) this.onSealed(early);
+        this.emit('connect');
+      },
+      (err: Error) => {
+        this.busy = false;
+        this.fail(new PgGssapiHandshakeError(`GSSAPI could not build an encryption token for ${target}: ${err.message}`, err));
+      },
+    );
+  }
+
+  /** Send to the server: sealed once encryption is on. */
+  private send(buf: Buffer, cb?: (err?: Error | null) => void): void {
+    const channel = this.channel;
+    if (!channel) {
+      this.socket.write(buf, cb);
+      return;
+    }
+    channel.seal(buf, this.maxPlain).then(
+      (packets) => {
+        if (this.socket.destroyed) return cb?.(new Error('the connection to PostgreSQL is closed'));
+        this.socket.write(packets, cb);
+      },
+      (err: Error) => {
+        const e = new PgGssencBrokenError(`GSSAPI could not encrypt data for the server: ${err.message}`, err);
+        cb?.(e);
+        this.fail(e);
+      },
+    );
   }
 
   /** Called by pg: `connect(port, host)`, or `connect(socketPath)` for a Unix socket. */
@@ -80,6 +320,7 @@ export class GssapiStream extends Duplex {
     }
     this.spnHost = this.opts.spnHost ?? host;
     const addr = this.opts.hostaddr ?? host;
+    this.where = `${host}:${port}`;
     this.socket.connect(port, addr);
     return this;
   }
@@ -108,7 +349,7 @@ export class GssapiStream extends Duplex {
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     if (this.phase === 'startup' && this.user === '') this.user = startupUser(chunk) ?? '';
-    this.socket.write(chunk, cb);
+    this.send(chunk, cb);
   }
 
   /**
@@ -120,11 +361,13 @@ export class GssapiStream extends Duplex {
    */
   override _writev(chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void): void {
     if (this.phase === 'startup' && this.user === '' && chunks.length) this.user = startupUser(chunks[0].chunk) ?? '';
-    this.socket.write(chunks.length === 1 ? chunks[0].chunk : Buffer.concat(chunks.map((c) => c.chunk)), cb);
+    this.send(chunks.length === 1 ? chunks[0].chunk : Buffer.concat(chunks.map((c) => c.chunk)), cb);
   }
 
   override _final(cb: (err?: Error | null) => void): void {
-    this.socket.end(cb);
+    // Writes are sealed asynchronously: end after the last one reached the socket.
+    if (this.channel) this.channel.seal(Buffer.alloc(0), this.maxPlain).then(() => this.socket.end(cb), () => this.socket.end(cb));
+    else this.socket.end(cb);
   }
 
   override _read(): void {
@@ -133,11 +376,13 @@ export class GssapiStream extends Duplex {
 
   override _destroy(err: Error | null, cb: (err: Error | null) => void): void {
     this.disposeContext();
+    this.disposeChannel();
     this.socket.destroy();
     cb(err);
   }
 
   private forward(buf: Buffer): void {
+    if (this.destroyed) return;
     if (buf.length && !this.push(buf)) this.socket.pause();
   }
 
@@ -145,7 +390,12 @@ export class GssapiStream extends Duplex {
     if (this.phase === 'passthrough') return this.forward(chunk);
     if (this.phase === 'failed') return;
     this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
-    this.drainStartup();
+    // A handler of socket data must never throw: that would take the process down.
+    try {
+      this.drainStartup();
+    } catch (err) {
+      this.fail(new PgProtocolError(`unreadable start-up message from the server (${(err as Error).message})`));
+    }
   }
 
   private closedByServer = false;
@@ -184,6 +434,9 @@ export class GssapiStream extends Duplex {
         continue;
       }
       if (type === 'R') {
+        // An authentication request carries at least its 4-byte code (issue #22: a short one used
+        // to throw from readInt32BE inside the socket's data handler and kill the process).
+        if (len < 8) return this.fail(new PgProtocolError(`the server sent an authentication request of ${len - 4} bytes (at least 4 expected)`));
         const code = msg.readInt32BE(5);
         if (code === AUTH_GSS || code === AUTH_GSS_CONTINUE) {
           this.pending = rest;
@@ -240,7 +493,7 @@ export class GssapiStream extends Duplex {
           const header = Buffer.alloc(5);
           header.write('p', 0, 'latin1');
           header.writeInt32BE(4 + token.length, 1);
-          this.socket.write(Buffer.concat([header, token]));
+          this.send(Buffer.concat([header, token]));
         }
         this.busy = false;
         this.drainStartup();
@@ -258,14 +511,23 @@ export class GssapiStream extends Duplex {
   }
 
   private fail(err: PgAuthError): void {
+    if (this.phase === 'failed') return;
     this.phase = 'failed';
     this.pending = Buffer.alloc(0);
+    this.cipher = Buffer.alloc(0);
+    this.raw = Buffer.alloc(0);
     this.destroy(err);
   }
 
   private disposeContext(): void {
     this.context?.dispose();
     this.context = null;
+    this.encContext?.dispose();
+    this.encContext = null;
+  }
+
+  private disposeChannel(): void {
+    this.channel?.dispose();
   }
 }
 
@@ -310,6 +572,9 @@ export function gssapiStream(opts: GssapiStreamOptions): () => GssapiStream {
   if (!opts || !opts.credential) throw new TypeError('gssapiStream needs { credential }: the user\'s Kerberos credential');
   if (opts.hostaddr !== undefined && isIP(opts.hostaddr) === 0) {
     throw new TypeError(`hostaddr must be an IP address, not "${opts.hostaddr}"`);
+  }
+  if (opts.gssencmode !== undefined && !GSSENC_MODES.includes(opts.gssencmode)) {
+    throw new TypeError(`gssencmode must be one of ${GSSENC_MODES.join(', ')}, not "${String(opts.gssencmode)}"`);
   }
   return () => new GssapiStream(opts);
 }

@@ -1,6 +1,6 @@
 import { DataSource } from 'typeorm';
 import { Credential } from '@forwardable/gssapi';
-import { gssapiStream, roleFromPrincipal } from '@forwardable/pg-gssapi';
+import { gssapiTypeOrmOptions, type GssEncMode } from '@forwardable/pg-gssapi';
 import { schemaEntities } from './entities';
 import { FilesSchema1763800000000 } from '../migrations/1763800000000-files-schema';
 import { RlsPolicies1763800001000 } from '../migrations/1763800001000-rls-policies';
@@ -17,6 +17,8 @@ export interface MigrateOptions {
   hostaddr?: string;
   port: number;
   database: string;
+  /** GSSAPI transport encryption; default as `linkProtectionPolicy` (prefer on loopback, else require). */
+  gssencmode?: GssEncMode;
   /** The operator's own credential (for example from their `kinit` cache). Not disposed here. */
   credential: Credential;
 }
@@ -29,16 +31,12 @@ export interface MigrateOptions {
 export async function runMigrations(o: MigrateOptions): Promise<string[]> {
   const ds = new DataSource({
     type: 'postgres',
-    host: o.host,
-    port: o.port,
-    database: o.database,
-    username: roleFromPrincipal(o.credential.principal),
+    ...gssapiTypeOrmOptions(o.credential, o, { max: 1 }),
     entities: schemaEntities,
     migrations: schemaMigrations,
     migrationsTableName: 'forwardable_migrations',
     migrationsTransactionMode: 'all',
     installExtensions: false,
-    extra: { stream: gssapiStream({ credential: o.credential, hostaddr: o.hostaddr }), max: 1 },
   });
   await ds.initialize();
   try {

@@ -1,5 +1,6 @@
 import { ConfigurableModuleBuilder } from '@nestjs/common';
 import type { DataSourceOptions } from 'typeorm';
+import type { GssEncMode } from '@forwardable/pg-gssapi';
 
 /** Configuration of {@link UserDataSources}. There is deliberately no user and no password. */
 export interface UserDataSourcesOptions {
@@ -11,6 +12,11 @@ export interface UserDataSourcesOptions {
   database: string;
   /** `krbsrvname` of the server, default `postgres`. */
   serviceName?: string;
+  /**
+   * GSSAPI transport encryption (libpq's `gssencmode`): default `prefer` on loopback and `require`
+   * to any other host; `prefer` to a remote host is refused (see `linkProtectionPolicy`).
+   */
+  gssencmode?: GssEncMode;
   /** TypeORM entities of the application. */
   entities?: DataSourceOptions['entities'];
   /** Most users with an open pool at once; the least recently used is closed first. Default 100. */

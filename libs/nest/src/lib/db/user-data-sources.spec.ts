@@ -274,3 +274,17 @@ describe.each([
     }
   });
 });
+
+describe('the API has no database identity of its own', () => {
+  it('no password gets anyone in: without a Kerberos credential PostgreSQL refuses even its owner', () => {
+    const realm = ensureRealm('db2');
+    const r = runWithRealm(realm, 'psql', ['-X', '-w', '-h', 'localhost', '-p', String(realm.pg.port), '-U', 'dbadmin', '-d', 'forwardable', '-c', 'SELECT 1'], {
+      env: { KRB5CCNAME: `FILE:${realm.dir}/run/no-such-cache`, PGPASSWORD: 'any-password-at-all', PGHOSTADDR: '127.0.0.1' },
+    });
+    expect(r.status).not.toBe(0);
+    // Without a ticket libpq cannot set up GSSAPI encryption, and pg_hba (hostgssenc only) has no
+    // line for an unencrypted connection: refused before any password could be asked for.
+    expect(r.stderr).toMatch(/GSSAPI|no pg_hba\.conf entry for host .* no encryption/);
+    expect(r.stderr).not.toMatch(/password authentication failed/);
+  });
+});

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { gssapiStream } from '@forwardable/pg-gssapi';
+import { gssapiTypeOrmOptions } from '@forwardable/pg-gssapi';
 import type { CredentialLease } from '../auth/credential-lease';
 import { MODULE_OPTIONS_TOKEN, UserDataSourcesOptions } from './options';
 
@@ -166,21 +166,18 @@ export class UserDataSources implements OnApplicationShutdown {
     const credential = lease.credential;
     const dataSource = new DataSource({
       type: 'postgres',
-      host: o.host,
-      port: o.port,
-      database: o.database,
+      // The one factory for "a connection as this credential" (same protection for every connection).
+      ...gssapiTypeOrmOptions(credential, o, {
+        max: this.perUser,
+        idleTimeoutMillis: Math.min(this.idleTimeoutMs, 60_000),
+        connectionTimeoutMillis: o.connectTimeoutMs ?? 10_000,
+      }),
       username: lease.role,
       entities: o.entities ?? [],
       synchronize: false,
       migrationsRun: false,
       installExtensions: false,
       applicationName: 'forwardable',
-      extra: {
-        stream: gssapiStream({ credential, hostaddr: o.hostaddr, serviceName: o.serviceName }),
-        max: this.perUser,
-        idleTimeoutMillis: Math.min(this.idleTimeoutMs, 60_000),
-        connectionTimeoutMillis: o.connectTimeoutMs ?? 10_000,
-      },
     });
     try {
       await dataSource.initialize();

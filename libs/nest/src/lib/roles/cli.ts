@@ -7,7 +7,7 @@
  */
 import { Client as PgClient } from 'pg';
 import { Credential } from '@forwardable/gssapi';
-import { gssapiClientConfig } from '@forwardable/pg-gssapi';
+import { gssapiClientConfig, gssapiTargetFromEnv } from '@forwardable/pg-gssapi';
 import { ldapOptionsFromEnv } from '../directory/ldap';
 import { renderRolePlan } from './plan';
 import { syncRoles } from './sync';
@@ -57,16 +57,13 @@ export function parseRolesArgs(argv: string[]): { apply: boolean; drop: boolean;
  * password. The one place this CLI connects, so it can move to a shared connection factory.
  */
 async function operatorConnection(env: NodeJS.ProcessEnv): Promise<{ client: PgClient; principal: string; close(): Promise<void> }> {
-  const need = (k: string) => {
-    const v = env[k];
-    if (!v) throw new Error(`${k} is not set: source the realm's realm.env (or set it to your PostgreSQL's value)`);
-    return v;
-  };
+  // The one target reader and connection factory (the API's encryption settings included).
+  const target = gssapiTargetFromEnv(env);
   const cache = env.KRB5CCNAME;
   if (!cache) throw new Error('KRB5CCNAME is not set: run kinit as a role with CREATEROLE (e.g. kinit dbadmin) and export KRB5CCNAME');
   const credential = await Credential.fromCache(cache, 'password');
   const client = new PgClient(
-    gssapiClientConfig(credential, { host: need('FORWARDABLE_PG_HOST'), hostaddr: env.FORWARDABLE_PG_HOSTADDR, port: Number(need('FORWARDABLE_PG_PORT')), database: need('FORWARDABLE_PG_DATABASE') }),
+    gssapiClientConfig(credential, target),
   );
   try {
     await client.connect();

@@ -1,0 +1,54 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, loadConfig } from './config';
+
+// The link to PostgreSQL (#17): a remote server gets GSSAPI encryption or the API does not start.
+describe('FORWARDABLE_PG_GSSENCMODE and the loopback rule', () => {
+  let dir: string;
+  let base: Record<string, string>;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'fwd-config-'));
+    writeFileSync(join(dir, 'http.keytab'), 'not read here');
+    base = {
+      FORWARDABLE_KEYTAB: join(dir, 'http.keytab'),
+      FORWARDABLE_SERVICE_PRINCIPAL: 'HTTP/app.example.com@EXAMPLE.COM',
+      FORWARDABLE_PG_DATABASE: 'app',
+    };
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const problems = (env: Record<string, string>): string => {
+    try {
+      loadConfig({ ...base, ...env });
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      return (e as Error).message;
+    }
+    throw new Error('expected a ConfigError');
+  };
+
+  it('defaults to prefer on loopback and to require for a remote server', () => {
+    expect(loadConfig({ ...base, FORWARDABLE_PG_HOST: 'localhost' }).pg.gssencmode).toBe('prefer');
+    expect(loadConfig({ ...base, FORWARDABLE_PG_HOST: 'db.example.com', FORWARDABLE_PG_HOSTADDR: '127.0.0.1' }).pg.gssencmode).toBe('prefer');
+    const remote = loadConfig({ ...base, FORWARDABLE_PG_HOST: 'db.example.com' });
+    expect(remote.pg.gssencmode).toBe('require');
+    expect(remote.pg.cleartextWarning).toBeUndefined();
+    expect(loadConfig({ ...base, FORWARDABLE_PG_HOST: 'localhost', FORWARDABLE_PG_HOSTADDR: '10.1.2.3' }).pg.gssencmode).toBe('require');
+  });
+
+  it('refuses to start with prefer to a remote server (it could fall back to cleartext), saying what to set', () => {
+    const msg = problems({ FORWARDABLE_PG_HOST: 'db.example.com', FORWARDABLE_PG_GSSENCMODE: 'prefer' });
+    expect(msg).toMatch(/FORWARDABLE_PG_GSSENCMODE=prefer: PostgreSQL at db.example.com is not on loopback.*use "require".*hostgssenc/);
+  });
+
+  it('accepts an explicit disable to a remote server, with a loud warning to log', () => {
+    const c = loadConfig({ ...base, FORWARDABLE_PG_HOST: 'db.example.com', FORWARDABLE_PG_GSSENCMODE: 'disable' });
+    expect(c.pg.gssencmode).toBe('disable');
+    expect(c.pg.cleartextWarning).toMatch(/DISABLED.*cleartext.*gssencmode=require/);
+  });
+
+  it('refuses an unknown mode with libpq\'s names', () => {
+    expect(problems({ FORWARDABLE_PG_HOST: 'localhost', FORWARDABLE_PG_GSSENCMODE: 'always' })).toMatch(/FORWARDABLE_PG_GSSENCMODE=always must be one of disable, prefer, require/);
+  });
+});
