@@ -1,7 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post, Query } from '@nestjs/common';
 import { AuthUser, CurrentUser } from '@forwardable/nest';
 import type { DirectoryDto, FileDto, ListingResponse, PermissionDto, SearchResponse, TreeResponse } from '@forwardable/shared/contracts';
-import { CreateDirectoryDto, CreateFileDto, GrantDto, ListingQuery, SearchQuery, UpdateFileDto } from './dto';
+import { CreateDirectoryDto, CreateFileDto, GrantDto, ListingQuery, SearchQuery, UpdateDirectoryDto, UpdateFileDto } from './dto';
 import { FilesService } from './files.service';
 
 const uuid = new ParseUUIDPipe({ version: undefined });
@@ -49,7 +49,7 @@ export class FilesController {
 
   @Post('files/:id/permissions')
   grantFile(@CurrentUser() u: AuthUser, @Param('id', uuid) id: string, @Body() b: GrantDto): Promise<PermissionDto> {
-    return this.files.grant(u, 'file', id, b.grantee);
+    return this.files.grant(u, 'file', id, b.grantee, b.level);
   }
 
   @Delete('files/:id/permissions/:grantee')
@@ -61,6 +61,11 @@ export class FilesController {
   @Post('directories')
   createDirectory(@CurrentUser() u: AuthUser, @Body() b: CreateDirectoryDto): Promise<DirectoryDto> {
     return this.files.createDirectory(u, b.name, b.parentId);
+  }
+
+  @Patch('directories/:id')
+  updateDirectory(@CurrentUser() u: AuthUser, @Param('id', uuid) id: string, @Body() b: UpdateDirectoryDto): Promise<DirectoryDto> {
+    return this.files.updateDirectory(u, id, b);
   }
 
   @Delete('directories/:id')
@@ -76,7 +81,7 @@ export class FilesController {
 
   @Post('directories/:id/permissions')
   grantDirectory(@CurrentUser() u: AuthUser, @Param('id', uuid) id: string, @Body() b: GrantDto): Promise<PermissionDto> {
-    return this.files.grant(u, 'directory', id, b.grantee);
+    return this.files.grant(u, 'directory', id, b.grantee, b.level);
   }
 
   @Delete('directories/:id/permissions/:grantee')

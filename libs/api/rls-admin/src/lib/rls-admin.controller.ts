@@ -9,12 +9,19 @@ class PermissionBody {
   @IsString() @Length(1, 63) table!: string;
   @IsString() @Length(1, 63) fkColumn!: string;
   @IsString() @Length(1, 63) granteeColumn!: string;
+  @IsOptional() @IsString() @Length(1, 63) levelColumn?: string;
+}
+
+class ParentBody {
+  @IsString() @Length(1, 63) column!: string;
+  @IsString() @Length(1, 63) table!: string;
 }
 
 class TableBody {
   @IsString() @Length(1, 63) table!: string;
   @IsString() @Length(1, 63) ownerColumn!: string;
   @IsOptional() @ValidateNested() @Type(() => PermissionBody) permission?: PermissionBody;
+  @IsOptional() @ValidateNested() @Type(() => ParentBody) parent?: ParentBody;
 }
 
 /** `POST /api/rls/preview` and `/apply` body. Identifiers are checked again against the live schema. */
