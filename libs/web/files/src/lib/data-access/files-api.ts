@@ -1,14 +1,17 @@
 import { HttpClient, HttpParams } from '@angular/common/http';
 import { Injectable, inject } from '@angular/core';
 import type {
+  AccessLevel,
   CreateDirectoryRequest,
   CreateFileRequest,
   DirectoryDto,
   FileDto,
+  GrantRequest,
   ListingResponse,
   PermissionDto,
   SearchResponse,
   TreeResponse,
+  UpdateDirectoryRequest,
   UpdateFileRequest,
 } from '@forwardable/shared/contracts';
 import { Observable } from 'rxjs';
@@ -53,6 +56,11 @@ export class FilesApi {
     return this.http.post<DirectoryDto>('/api/directories', request);
   }
 
+  /** Rename (owner or editor) or move (owner) a folder. */
+  updateDirectory(id: string, request: UpdateDirectoryRequest): Observable<DirectoryDto> {
+    return this.http.patch<DirectoryDto>(`/api/directories/${encodeURIComponent(id)}`, request);
+  }
+
   deleteDirectory(id: string): Observable<void> {
     return this.http.delete<void>(`/api/directories/${encodeURIComponent(id)}`);
   }
@@ -61,8 +69,15 @@ export class FilesApi {
     return this.http.get<PermissionDto[]>(`/api/${kind}/${encodeURIComponent(id)}/permissions`);
   }
 
-  grant(kind: ShareKind, id: string, grantee: string): Observable<PermissionDto> {
-    return this.http.post<PermissionDto>(`/api/${kind}/${encodeURIComponent(id)}/permissions`, { grantee });
+  /** Share at a level, or change the level of an existing grant. */
+  grant(
+    kind: ShareKind,
+    id: string,
+    grantee: string,
+    level: AccessLevel = 'read',
+  ): Observable<PermissionDto> {
+    const body: GrantRequest = { grantee, level };
+    return this.http.post<PermissionDto>(`/api/${kind}/${encodeURIComponent(id)}/permissions`, body);
   }
 
   revoke(kind: ShareKind, id: string, grantee: string): Observable<void> {
