@@ -208,6 +208,8 @@ export interface RlsModel {
   primaryKey: string[];
   ownerCandidates: string[];
   permissionCandidates: RlsPermissionCandidate[];
+  /** Columns with a foreign key to a table's one-column key: candidates for the container (a folder) of the rows. */
+  parentCandidates: { column: string; table: string }[];
   rls: { enabled: boolean; forced: boolean };
   policies: string[];
 }

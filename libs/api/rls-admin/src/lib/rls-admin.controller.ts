@@ -66,6 +66,7 @@ export class RlsAdminController {
         primaryKey: t.primaryKey,
         ownerCandidates: t.ownerCandidates,
         permissionCandidates: t.permissionCandidates,
+        parentCandidates: t.foreignKeys.filter((fk) => fk.columns.length === 1 && fk.refSchema === model.schema).map((fk) => ({ column: fk.columns[0], table: fk.refTable })),
         rls: t.rls ?? { enabled: false, forced: false },
         policies: t.policies.map((p) => p.name),
       })),
