@@ -176,6 +176,19 @@ describe.each([
     expect(await carol.page.getByTestId('file-content').inputValue()).toBe('v2 by bob');
     expect(await carol.page.getByTestId('file-save').count()).toBe(0);
 
+    // "Run SQL as yourself": carol's own query sees the shared folder's file, not alice's plan
+    // (shared with bob only) nor anything else with this run's tag
+    await carol.page.getByTestId('nav-sql').click();
+    await carol.page.getByTestId('sql-input').fill(`SELECT name, owner FROM files WHERE name LIKE '%${tag}%' ORDER BY name`);
+    await carol.page.getByTestId('sql-run').click();
+    await carol.page.getByTestId('sql-status').waitFor();
+    expect(await carol.page.getByTestId('sql-status').innerText()).toMatch(/1 row as carol/);
+    expect(await carol.page.getByTestId('sql-row').allInnerTexts()).toEqual([expect.stringMatching(new RegExp(`bob-${doc}\\s+alice`))]);
+    await carol.page.getByTestId('sql-input').fill('DELETE FROM files');
+    await carol.page.getByTestId('sql-run').click();
+    await carol.page.getByTestId('error').waitFor();
+    await shot(carol.page, 'carol-sql');
+
     // alice sees the inherited grants on the file, through the folder
     await alice.page.getByRole('link', { name: 'drafts' }).click();
     await alice.page.getByRole('button', { name: `Share bob-${doc}` }).click();

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { ensureRealm, kinit, RealmEnv, repoRoot, runWithRealm } from '@forwardable/testing/realm';
 import { useRealm } from '@forwardable/testing/delegation';
-import type { FileDto, FileSummaryDto, ListingResponse, PermissionDto, SearchResponse, TreeResponse } from '@forwardable/shared/contracts';
+import type { FileDto, FileSummaryDto, ListingResponse, PermissionDto, SearchResponse, SqlResponse, TreeResponse } from '@forwardable/shared/contracts';
 import { fileBrowserMapping } from '@forwardable/rls';
 import { Api, call, configFor, curl, migrateAsDbadmin, passwordSession, sessionCookie, startApi } from '../testing/api-harness';
 
@@ -177,6 +177,51 @@ describe('files API (db2 realm, RLS decides)', () => {
     expect(String(group.body.message)).toMatch(/not a user of this application/);
     expect((await grant('no_such_role')).body.message).toMatch(/no user "no_such_role"/);
     expect(((await call(u(`/files/${f.id}/permissions`), 'GET', { cookie: alice })).body as unknown as PermissionDto[]).length).toBe(0);
+  });
+
+  it('run SQL as yourself: SELECT * FROM files returns only what RLS allows; writes, several statements and long queries are refused', async () => {
+    const secret = (await call(u('/files'), 'POST', { cookie: alice, body: { name: `sql-secret-${tag}.txt`, content: 'alice only' } })).body;
+    const sql = (cookie: string, text: string) => call(u('/sql'), 'POST', { cookie, body: { sql: text } });
+    for (const [who, cookie] of [['alice', alice], ['bob', bob], ['carol', carol]] as const) {
+      const r = await sql(cookie, 'SELECT * FROM files;');
+      expect(r.status).toBe(200);
+      const body = r.body as unknown as SqlResponse;
+      expect(body.user).toBe(who);
+      const idCol = body.columns.indexOf('id');
+      const ids = new Set(body.rows.map((row) => row[idCol]));
+      // exactly the files the tree shows this user (the same policies), and alice's secret only to alice
+      const tree = (await call(u('/files/tree'), 'GET', { cookie })).body as unknown as TreeResponse;
+      if (!body.truncated) expect([...ids].sort()).toEqual(tree.files.map((f) => f.id).sort());
+      expect(ids.has(String(secret.id))).toBe(who === 'alice');
+    }
+    const inj = await sql(bob, "SELECT name FROM files WHERE name = '' OR 1=1");
+    expect((inj.body as unknown as SqlResponse).rows.flat()).not.toContain(`sql-secret-${tag}.txt`);
+
+    const refused = async (text: string, pattern: RegExp) => {
+      const r = await sql(alice, text);
+      expect(r.status).toBe(400);
+      expect(r.body.code).toBe('INVALID_INPUT');
+      expect(String(r.body.message)).toMatch(pattern);
+    };
+    await refused(`DELETE FROM files WHERE id = '${secret.id}'`, /syntax error/);
+    await refused(`SELECT 1; DELETE FROM files WHERE id = '${secret.id}'`, /multiple commands/);
+    await refused(`COMMIT; DELETE FROM files WHERE id = '${secret.id}'`, /syntax error|multiple commands/);
+    await refused(`WITH d AS (DELETE FROM files WHERE id = '${secret.id}' RETURNING id) SELECT * FROM d`, /data-modifying|read-only/);
+    await refused('SELECT * FROM no_such_table', /no_such_table/);
+    const started = Date.now();
+    await refused('SELECT pg_sleep(30)', /longer than 3 s/);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect((await call(u(`/files/${secret.id}`), 'GET', { cookie: alice })).body).toMatchObject({ content: 'alice only' });
+
+    const many = (await sql(alice, 'SELECT g, repeat($$x$$, 5000) AS big FROM generate_series(1, 1000) g')).body as unknown as SqlResponse;
+    expect(many.rows.length).toBe(many.limits.rows);
+    expect(many.truncated).toBe(true);
+    expect(many.rows[0][1]?.length).toBe(many.limits.cellChars + 1);
+    // a setting changed by the query is rolled back with it: the next query sees the default again
+    await sql(alice, "SELECT set_config('forwardable.rls_helper', 'on', false)");
+    expect((await call(u(`/files/${secret.id}`), 'GET', { cookie: alice })).status).toBe(200);
+    expect(((await sql(alice, "SELECT current_setting('statement_timeout')")).body as unknown as SqlResponse).rows).toEqual([['3s']]);
+    expect((await call(u('/sql'), 'POST', { cookie: alice, body: { sql: '' } })).status).toBe(400);
   });
 
   it('never returns another user\'s files from search, even for an injection attempt', async () => {

@@ -185,6 +185,25 @@ export interface SearchResponse {
   files: FileSummaryDto[];
 }
 
+// ---------------------------------------------------------------- run SQL as yourself
+
+/** `POST /api/sql`: one query, run on the user's own connection in a read-only transaction. */
+export interface SqlRequest {
+  sql: string;
+}
+
+/** `POST /api/sql` answer: what PostgreSQL returned to the user's own role, capped. */
+export interface SqlResponse {
+  /** The role the query ran as (`session_user`). */
+  user: string;
+  columns: string[];
+  /** Values as text (`null` for SQL NULL); long values cut at `limits.cellChars`. */
+  rows: (string | null)[][];
+  /** More rows than `limits.rows` existed; only the first ones are here. */
+  truncated: boolean;
+  limits: { rows: number; timeoutMs: number; cellChars: number };
+}
+
 // ---------------------------------------------------------------- setup wizard (RLS)
 
 /** `GET /api/rls/target`: the paper's step 1. */

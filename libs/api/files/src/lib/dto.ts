@@ -42,6 +42,10 @@ export class ListingQuery {
   @IsOptional() @Transform(({ value }) => Number(value)) @IsInt() @Min(1) @Max(500) pageSize = 50;
 }
 
+export class SqlDto {
+  @IsString() @Length(1, 20_000) sql!: string;
+}
+
 export class SearchQuery {
   @IsString() @Length(1, 200) q!: string;
 }

@@ -10,6 +10,8 @@ import type {
   ListingResponse,
   PermissionDto,
   SearchResponse,
+  SqlRequest,
+  SqlResponse,
   TreeResponse,
   UpdateDirectoryRequest,
   UpdateFileRequest,
@@ -84,6 +86,12 @@ export class FilesApi {
     return this.http.delete<void>(
       `/api/${kind}/${encodeURIComponent(id)}/permissions/${encodeURIComponent(grantee)}`,
     );
+  }
+
+  /** Run one read-only query on the user's own connection ("Run SQL as yourself"). */
+  runSql(sql: string): Observable<SqlResponse> {
+    const body: SqlRequest = { sql };
+    return this.http.post<SqlResponse>('/api/sql', body);
   }
 
   search(q: string): Observable<SearchResponse> {
