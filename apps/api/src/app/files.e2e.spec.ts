@@ -84,8 +84,8 @@ describe('files API (db2 realm, RLS decides)', () => {
   it('folder sharing shares the contents: bob reads a file in the folder and in its sub-folder, carol nothing; revoke on the folder ends it all at once', async () => {
     const top = (await call(u('/directories'), 'POST', { cookie: alice, body: { name: `shared-${tag}` } })).body;
     const sub = (await call(u('/directories'), 'POST', { cookie: alice, body: { name: 'sub', parentId: top.id } })).body;
-    const f1 = (await call(u('/files'), 'POST', { cookie: alice, body: { name: 'in-top.txt', directoryId: top.id, content: 'top secret' } })).body;
-    const f2 = (await call(u('/files'), 'POST', { cookie: alice, body: { name: 'in-sub.txt', directoryId: sub.id, content: 'sub secret' } })).body;
+    const f1 = (await call(u('/files'), 'POST', { cookie: alice, body: { name: `in-top-${tag}.txt`, directoryId: top.id, content: 'top secret' } })).body;
+    const f2 = (await call(u('/files'), 'POST', { cookie: alice, body: { name: `in-sub-${tag}.txt`, directoryId: sub.id, content: 'sub secret' } })).body;
     expect((await call(u(`/files/${f2.id}`), 'GET', { cookie: bob })).status).toBe(404);
 
     const grant = await call(u(`/directories/${top.id}/permissions`), 'POST', { cookie: alice, body: { grantee: 'bob' } });
@@ -97,9 +97,9 @@ describe('files API (db2 realm, RLS decides)', () => {
     expect(bobTop.directories.find((d) => d.id === top.id)).toMatchObject({ owner: 'alice', access: 'read' });
     const inTop = (await call(u(`/files?directoryId=${top.id}`), 'GET', { cookie: bob })).body as unknown as ListingResponse;
     expect(inTop.directories.map((d) => d.name)).toEqual(['sub']);
-    expect(inTop.files.map((f) => f.name)).toEqual(['in-top.txt']);
+    expect(inTop.files.map((f) => f.name)).toEqual([`in-top-${tag}.txt`]);
     const inSub = (await call(u(`/files?directoryId=${sub.id}`), 'GET', { cookie: bob })).body as unknown as ListingResponse;
-    expect(inSub.files.map((f) => f.name)).toEqual(['in-sub.txt']);
+    expect(inSub.files.map((f) => f.name)).toEqual([`in-sub-${tag}.txt`]);
     expect((await call(u(`/files/${f2.id}`), 'GET', { cookie: bob })).body).toMatchObject({ content: 'sub secret', access: 'read', canEdit: false });
     expect((await call(u(`/files/${f2.id}`), 'PATCH', { cookie: bob, body: { content: 'bob was here' } })).status).toBe(403);
 
@@ -128,7 +128,7 @@ describe('files API (db2 realm, RLS decides)', () => {
   it('a write share: bob edits and renames inside the folder, but cannot delete, move, add, re-share or change grants', async () => {
     const top = (await call(u('/directories'), 'POST', { cookie: alice, body: { name: `team-${tag}` } })).body;
     const sub = (await call(u('/directories'), 'POST', { cookie: alice, body: { name: 'drafts', parentId: top.id } })).body;
-    const f = (await call(u('/files'), 'POST', { cookie: alice, body: { name: 'draft.txt', directoryId: sub.id, content: 'v1' } })).body;
+    const f = (await call(u('/files'), 'POST', { cookie: alice, body: { name: `draft-${tag}.txt`, directoryId: sub.id, content: 'v1' } })).body;
     expect((await call(u(`/directories/${top.id}/permissions`), 'POST', { cookie: alice, body: { grantee: 'bob', level: 'read' } })).status).toBe(201);
     // the same grant again at another level changes the level
     const up = await call(u(`/directories/${top.id}/permissions`), 'POST', { cookie: alice, body: { grantee: 'bob', level: 'write' } });
@@ -137,9 +137,9 @@ describe('files API (db2 realm, RLS decides)', () => {
     expect((await call(u(`/directories/${top.id}/permissions`), 'POST', { cookie: alice, body: { grantee: 'bob', level: 'admin' } })).status).toBe(400);
 
     expect((await call(u(`/files/${f.id}`), 'GET', { cookie: bob })).body).toMatchObject({ access: 'write', canEdit: true });
-    const edited = await call(u(`/files/${f.id}`), 'PATCH', { cookie: bob, body: { content: 'v2 by bob', name: 'draft-bob.txt' } });
+    const edited = await call(u(`/files/${f.id}`), 'PATCH', { cookie: bob, body: { content: 'v2 by bob', name: `draft-bob-${tag}.txt` } });
     expect(edited.status).toBe(200);
-    expect(edited.body).toMatchObject({ content: 'v2 by bob', name: 'draft-bob.txt', owner: 'alice' });
+    expect(edited.body).toMatchObject({ content: 'v2 by bob', name: `draft-bob-${tag}.txt`, owner: 'alice' });
     const renamed = await call(u(`/directories/${sub.id}`), 'PATCH', { cookie: bob, body: { name: 'drafts-2' } });
     expect(renamed.status).toBe(200);
     expect(renamed.body).toMatchObject({ name: 'drafts-2', owner: 'alice', access: 'write' });
@@ -161,7 +161,7 @@ describe('files API (db2 realm, RLS decides)', () => {
     const cycle = await call(u(`/directories/${top.id}`), 'PATCH', { cookie: alice, body: { parentId: sub.id } });
     expect(cycle.status).toBe(400);
     expect(String(cycle.body.message)).toMatch(/cannot be moved into itself or below itself/);
-    expect((await call(u(`/directories/${sub.id}`), 'PATCH', { cookie: alice, body: { parentId: null, name: 'drafts-top' } })).body).toMatchObject({ parentId: null, name: 'drafts-top' });
+    expect((await call(u(`/directories/${sub.id}`), 'PATCH', { cookie: alice, body: { parentId: null, name: `drafts-top-${tag}` } })).body).toMatchObject({ parentId: null, name: `drafts-top-${tag}` });
     // out of the write-shared folder: bob's write access ends with the move
     expect((await call(u(`/files/${f.id}`), 'PATCH', { cookie: bob, body: { content: 'v3' } })).status).toBe(404);
   });
