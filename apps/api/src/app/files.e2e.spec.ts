@@ -135,6 +135,12 @@ describe('files API (db2 realm, RLS decides)', () => {
     expect(up.body).toMatchObject({ grantee: 'bob', level: 'write' });
     expect(((await call(u(`/directories/${top.id}/permissions`), 'GET', { cookie: alice })).body as unknown as PermissionDto[]).map((p) => `${p.grantee}:${p.level}`)).toEqual(['bob:write']);
     expect((await call(u(`/directories/${top.id}/permissions`), 'POST', { cookie: alice, body: { grantee: 'bob', level: 'admin' } })).status).toBe(400);
+    // a null level is "not given": read (was a 500, found by the fuzz suite)
+    expect((await call(u(`/directories/${top.id}/permissions`), 'POST', { cookie: alice, body: { grantee: 'carol', level: null } })).body).toMatchObject({ level: 'read' });
+    expect((await call(u(`/directories/${top.id}/permissions/carol`), 'DELETE', { cookie: alice })).status).toBe(204);
+    // a null name is "not given", never NOT NULL violated (was a 500, found by the fuzz suite)
+    expect((await call(u(`/files/${f.id}`), 'PATCH', { cookie: alice, body: { name: null } })).status).toBe(400);
+    expect((await call(u(`/directories/${sub.id}`), 'PATCH', { cookie: alice, body: { name: null } })).status).toBe(400);
 
     expect((await call(u(`/files/${f.id}`), 'GET', { cookie: bob })).body).toMatchObject({ access: 'write', canEdit: true });
     const edited = await call(u(`/files/${f.id}`), 'PATCH', { cookie: bob, body: { content: 'v2 by bob', name: `draft-bob-${tag}.txt` } });
@@ -187,12 +193,15 @@ describe('files API (db2 realm, RLS decides)', () => {
       expect(r.status).toBe(200);
       const body = r.body as unknown as SqlResponse;
       expect(body.user).toBe(who);
-      const idCol = body.columns.indexOf('id');
-      const ids = new Set(body.rows.map((row) => row[idCol]));
-      // exactly the files the tree shows this user (the same policies), and alice's secret only to alice
+      expect(body.columns).toEqual(expect.arrayContaining(['id', 'owner', 'content']));
+      // exactly as many files as the tree shows this user (the same policies; a count is one row, never capped)
       const tree = (await call(u('/files/tree'), 'GET', { cookie })).body as unknown as TreeResponse;
-      if (!body.truncated) expect([...ids].sort()).toEqual(tree.files.map((f) => f.id).sort());
-      expect(ids.has(String(secret.id))).toBe(who === 'alice');
+      const [[count]] = ((await sql(cookie, 'SELECT count(*) FROM files')).body as unknown as SqlResponse).rows;
+      expect(Number(count)).toBe(tree.files.length);
+      if (!body.truncated) expect(body.rows.map((row) => row[body.columns.indexOf('id')]).sort()).toEqual(tree.files.map((f) => f.id).sort());
+      // alice's secret exists for alice only
+      const mine = ((await sql(cookie, `SELECT id, content FROM files WHERE name = 'sql-secret-${tag}.txt'`)).body as unknown as SqlResponse).rows;
+      expect(mine).toEqual(who === 'alice' ? [[secret.id, 'alice only']] : []);
     }
     const inj = await sql(bob, "SELECT name FROM files WHERE name = '' OR 1=1");
     expect((inj.body as unknown as SqlResponse).rows.flat()).not.toContain(`sql-secret-${tag}.txt`);
@@ -222,6 +231,8 @@ describe('files API (db2 realm, RLS decides)', () => {
     expect((await call(u(`/files/${secret.id}`), 'GET', { cookie: alice })).status).toBe(200);
     expect(((await sql(alice, "SELECT current_setting('statement_timeout')")).body as unknown as SqlResponse).rows).toEqual([['3s']]);
     expect((await call(u('/sql'), 'POST', { cookie: alice, body: { sql: '' } })).status).toBe(400);
+    // NUL would make PostgreSQL drop the connection (a 503, found by the fuzz suite): refused first
+    expect((await call(u('/sql'), 'POST', { cookie: alice, body: { sql: 'SELECT 1\u0000' } })).status).toBe(400);
   });
 
   it('never returns another user\'s files from search, even for an injection attempt', async () => {

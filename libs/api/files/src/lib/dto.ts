@@ -43,7 +43,8 @@ export class ListingQuery {
 }
 
 export class SqlDto {
-  @IsString() @Length(1, 20_000) sql!: string;
+  // NUL cannot travel in the protocol's C strings: PostgreSQL would drop the connection (a 503)
+  @IsString() @Length(1, 20_000) @Matches(/^[^\0]*$/, { message: 'sql must not contain NUL characters' }) sql!: string;
 }
 
 export class SearchQuery {

@@ -142,9 +142,11 @@ export class FilesService {
 
   /** Edit content, rename (owner or write grant) or move (owner only; the database decides). */
   async updateFile(user: AuthUser, id: string, patch: { name?: string; content?: string; directoryId?: string | null }): Promise<FileDto> {
+    // null name or content means "not given" (the validator lets null through as absent); a null
+    // folder means "move to the top"
     const changes: [string, unknown][] = [];
-    if (patch.name !== undefined) changes.push(['name', patch.name]);
-    if (patch.content !== undefined) changes.push(['content', patch.content]);
+    if (patch.name != null) changes.push(['name', patch.name]);
+    if (patch.content != null) changes.push(['content', patch.content]);
     if (patch.directoryId !== undefined) {
       await this.ownFolder(user, patch.directoryId);
       changes.push(['directory_id', patch.directoryId]);
@@ -157,7 +159,7 @@ export class FilesService {
   /** Rename (owner or write grant) or move (owner only, never into itself or below itself: the database refuses). */
   async updateDirectory(user: AuthUser, id: string, patch: { name?: string; parentId?: string | null }): Promise<DirectoryDto> {
     const changes: [string, unknown][] = [];
-    if (patch.name !== undefined) changes.push(['name', patch.name]);
+    if (patch.name != null) changes.push(['name', patch.name]);
     if (patch.parentId !== undefined) {
       await this.ownFolder(user, patch.parentId);
       changes.push(['parent_id', patch.parentId]);
@@ -224,7 +226,9 @@ export class FilesService {
    * row-level security binds: a login role in the group, not a superuser or a BYPASSRLS role (they
    * see every row anyway, and a grant naming them would claim a limit that does not exist).
    */
-  async grant(user: AuthUser, kind: 'file' | 'directory', id: string, grantee: string, lvl: AccessLevel = 'read'): Promise<PermissionDto> {
+  async grant(user: AuthUser, kind: 'file' | 'directory', id: string, grantee: string, level?: AccessLevel | null): Promise<PermissionDto> {
+    // null passes the validator as "not given", like an absent level
+    const lvl: AccessLevel = level ?? 'read';
     const t = SHARING[kind];
     const [d] = await this.q(user, `SELECT owner FROM ${t.data} WHERE id = $1`, [id]);
     if (!d) throw notFound(`the ${kind}`);
