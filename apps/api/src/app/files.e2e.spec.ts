@@ -226,6 +226,9 @@ describe('files API (db2 realm, RLS decides)', () => {
     expect(many.rows.length).toBe(many.limits.rows);
     expect(many.truncated).toBe(true);
     expect(many.rows[0][1]?.length).toBe(many.limits.cellChars + 1);
+    // a session advisory lock taken by the query does not outlive it on the pooled connection
+    await sql(alice, 'SELECT pg_advisory_lock(424242)');
+    expect(((await sql(alice, 'SELECT count(*) FROM pg_locks WHERE locktype = $$advisory$$ AND objid = 424242')).body as unknown as SqlResponse).rows).toEqual([['0']]);
     // a setting changed by the query is rolled back with it: the next query sees the default again
     await sql(alice, "SELECT set_config('forwardable.rls_helper', 'on', false)");
     expect((await call(u(`/files/${secret.id}`), 'GET', { cookie: alice })).status).toBe(200);

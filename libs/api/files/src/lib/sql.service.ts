@@ -61,6 +61,9 @@ export class SqlService {
       throw translate(e);
     } finally {
       await client.query('ROLLBACK').catch(() => undefined);
+      // session-level advisory locks are the one thing a read-only query can take that outlives
+      // the transaction; the pooled connection must not keep them
+      await client.query('SELECT pg_advisory_unlock_all()').catch(() => undefined);
       await runner.release();
     }
   }
