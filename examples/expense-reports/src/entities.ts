@@ -13,11 +13,15 @@ export class ExpenseReport {
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
 }
 
-/** An approver (a database role) with read access to one report: the report is "shared" with them. */
+/**
+ * An approver (a database role) with access to one report: the report is "shared" with them.
+ * `read` for an auditor; `write` for a manager, who may also correct title and amount.
+ */
 @Entity({ name: 'report_approvers' })
 export class ReportApprover {
   @PrimaryColumn({ name: 'report_id', type: 'uuid' }) reportId!: string;
   @PrimaryColumn({ type: 'text' }) approver!: string;
+  @Column({ type: 'text', default: 'read' }) level!: 'read' | 'write';
   @ManyToOne(() => ExpenseReport, { onDelete: 'CASCADE' }) @JoinColumn({ name: 'report_id' }) report?: ExpenseReport;
 }
 

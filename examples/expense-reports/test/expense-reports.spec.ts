@@ -170,6 +170,19 @@ describe('expense reports on @forwardable/nest', () => {
     expect((await call<ExpenseReport[]>('carol', 'GET', '/reports')).body.map((r) => r.title)).toEqual(['Printer toner']);
   });
 
+  it('a manager (write) corrects a shared report, an auditor (read) cannot, and neither re-shares', async () => {
+    const id = ids['Conference travel'];
+    expect((await call('alice', 'POST', `/reports/${id}/approvers`, { approver: 'carol', level: 'write' })).status).toBe(204);
+    const fixed = await call<ExpenseReport>('carol', 'PATCH', `/reports/${id}`, { amountCents: 80_000 });
+    expect(fixed.status).toBe(200);
+    expect(fixed.body).toMatchObject({ employee: 'alice', amountCents: 80_000 });
+    const auditor = await call<{ code: string }>('bob', 'PATCH', `/reports/${id}`, { amountCents: 1 });
+    expect(auditor.status).toBe(403);
+    expect((await call<ExpenseReport>('alice', 'GET', `/reports/${id}`)).body.amountCents).toBe(80_000);
+    expect((await call('carol', 'PATCH', `/reports/${ids['Team lunch']}`, { amountCents: 1 })).status).toBe(404);
+    expect((await call<{ code: string }>('carol', 'POST', `/reports/${id}/approvers`, { approver: 'dbadmin', level: 'write' })).status).toBe(403);
+  });
+
   it('rejects bad input with a JSON 400, not a 500', async () => {
     const r = await call<{ statusCode: number; code: string }>('alice', 'POST', '/reports', { title: '', amountCents: -1 });
     expect(r.status).toBe(400);

@@ -43,7 +43,8 @@ commands:
 
 mapping (one of):
   --mapping FILE        a JSON mapping: {"schema", "groupRole", "tables": [{"table", "ownerColumn",
-                        "permission": {"table", "fkColumn", "granteeColumn"}}]}
+                        "permission": {"table", "fkColumn", "granteeColumn", "levelColumn"?},
+                        "parent": {"column", "table"}?}]} (levels and containers: libs/rls README)
   --default             the file browser's mapping (directories, files)
   --table SPEC          repeatable; SPEC = table:ownerColumn[:permTable:fkColumn:granteeColumn]
   --schema NAME         schema (default public), --group-role NAME (default forwardable_users)

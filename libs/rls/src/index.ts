@@ -15,6 +15,7 @@ export {
   type RlsMapping,
   type TableMapping,
   type PermissionMapping,
+  type ParentMapping,
 } from './lib/mapping';
 export {
   planPolicies,

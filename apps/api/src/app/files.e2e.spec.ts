@@ -6,7 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import { ensureRealm, kinit, RealmEnv, repoRoot, runWithRealm } from '@forwardable/testing/realm';
 import { useRealm } from '@forwardable/testing/delegation';
-import type { FileDto, FileSummaryDto, ListingResponse, SearchResponse, TreeResponse } from '@forwardable/shared/contracts';
+import type { FileDto, FileSummaryDto, ListingResponse, PermissionDto, SearchResponse, SqlResponse, TreeResponse } from '@forwardable/shared/contracts';
+import { fileBrowserMapping } from '@forwardable/rls';
 import { Api, call, configFor, curl, migrateAsDbadmin, passwordSession, sessionCookie, startApi } from '../testing/api-harness';
 
 describe('files API (db2 realm, RLS decides)', () => {
@@ -78,6 +79,163 @@ describe('files API (db2 realm, RLS decides)', () => {
 
     expect((await call(u(`/files/${file.id}/permissions/bob`), 'DELETE', { cookie: alice })).status).toBe(204);
     expect((await call(u(`/files/${file.id}`), 'GET', { cookie: bob })).status).toBe(404);
+  });
+
+  it('folder sharing shares the contents: bob reads a file in the folder and in its sub-folder, carol nothing; revoke on the folder ends it all at once', async () => {
+    const top = (await call(u('/directories'), 'POST', { cookie: alice, body: { name: `shared-${tag}` } })).body;
+    const sub = (await call(u('/directories'), 'POST', { cookie: alice, body: { name: 'sub', parentId: top.id } })).body;
+    const f1 = (await call(u('/files'), 'POST', { cookie: alice, body: { name: `in-top-${tag}.txt`, directoryId: top.id, content: 'top secret' } })).body;
+    const f2 = (await call(u('/files'), 'POST', { cookie: alice, body: { name: `in-sub-${tag}.txt`, directoryId: sub.id, content: 'sub secret' } })).body;
+    expect((await call(u(`/files/${f2.id}`), 'GET', { cookie: bob })).status).toBe(404);
+
+    const grant = await call(u(`/directories/${top.id}/permissions`), 'POST', { cookie: alice, body: { grantee: 'bob' } });
+    expect(grant.status).toBe(201);
+    expect(grant.body).toMatchObject({ grantee: 'bob', level: 'read' });
+
+    // bob finds the folder at his top level and walks into it
+    const bobTop = (await call(u('/files'), 'GET', { cookie: bob })).body as unknown as ListingResponse;
+    expect(bobTop.directories.find((d) => d.id === top.id)).toMatchObject({ owner: 'alice', access: 'read' });
+    const inTop = (await call(u(`/files?directoryId=${top.id}`), 'GET', { cookie: bob })).body as unknown as ListingResponse;
+    expect(inTop.directories.map((d) => d.name)).toEqual(['sub']);
+    expect(inTop.files.map((f) => f.name)).toEqual([`in-top-${tag}.txt`]);
+    const inSub = (await call(u(`/files?directoryId=${sub.id}`), 'GET', { cookie: bob })).body as unknown as ListingResponse;
+    expect(inSub.files.map((f) => f.name)).toEqual([`in-sub-${tag}.txt`]);
+    expect((await call(u(`/files/${f2.id}`), 'GET', { cookie: bob })).body).toMatchObject({ content: 'sub secret', access: 'read', canEdit: false });
+    expect((await call(u(`/files/${f2.id}`), 'PATCH', { cookie: bob, body: { content: 'bob was here' } })).status).toBe(403);
+
+    // carol sees none of it
+    for (const path of [`/files/${f1.id}`, `/files/${f2.id}`, `/files?directoryId=${top.id}`, `/files?directoryId=${sub.id}`]) {
+      expect((await call(u(path), 'GET', { cookie: carol })).status).toBe(404);
+    }
+    const carolTree = (await call(u('/files/tree'), 'GET', { cookie: carol })).body as unknown as TreeResponse;
+    expect(carolTree.directories.some((d) => [top.id, sub.id].includes(d.id))).toBe(false);
+    expect(carolTree.files.some((f) => [f1.id, f2.id].includes(f.id))).toBe(false);
+
+    // the owner sees the inherited grant on the file in the sub-folder
+    const perms = (await call(u(`/files/${f2.id}/permissions`), 'GET', { cookie: alice })).body as unknown as PermissionDto[];
+    expect(perms.map((p) => ({ grantee: p.grantee, level: p.level, from: p.inheritedFrom?.name }))).toEqual([{ grantee: 'bob', level: 'read', from: `shared-${tag}` }]);
+
+    // moving a file out of the shared folder ends bob's access to it
+    expect((await call(u(`/files/${f1.id}`), 'PATCH', { cookie: alice, body: { directoryId: null } })).body).toMatchObject({ directoryId: null });
+    expect((await call(u(`/files/${f1.id}`), 'GET', { cookie: bob })).status).toBe(404);
+
+    expect((await call(u(`/directories/${top.id}/permissions/bob`), 'DELETE', { cookie: alice })).status).toBe(204);
+    for (const path of [`/files/${f2.id}`, `/files?directoryId=${top.id}`, `/files?directoryId=${sub.id}`]) {
+      expect((await call(u(path), 'GET', { cookie: bob })).status).toBe(404);
+    }
+  });
+
+  it('a write share: bob edits and renames inside the folder, but cannot delete, move, add, re-share or change grants', async () => {
+    const top = (await call(u('/directories'), 'POST', { cookie: alice, body: { name: `team-${tag}` } })).body;
+    const sub = (await call(u('/directories'), 'POST', { cookie: alice, body: { name: 'drafts', parentId: top.id } })).body;
+    const f = (await call(u('/files'), 'POST', { cookie: alice, body: { name: `draft-${tag}.txt`, directoryId: sub.id, content: 'v1' } })).body;
+    expect((await call(u(`/directories/${top.id}/permissions`), 'POST', { cookie: alice, body: { grantee: 'bob', level: 'read' } })).status).toBe(201);
+    // the same grant again at another level changes the level
+    const up = await call(u(`/directories/${top.id}/permissions`), 'POST', { cookie: alice, body: { grantee: 'bob', level: 'write' } });
+    expect(up.body).toMatchObject({ grantee: 'bob', level: 'write' });
+    expect(((await call(u(`/directories/${top.id}/permissions`), 'GET', { cookie: alice })).body as unknown as PermissionDto[]).map((p) => `${p.grantee}:${p.level}`)).toEqual(['bob:write']);
+    expect((await call(u(`/directories/${top.id}/permissions`), 'POST', { cookie: alice, body: { grantee: 'bob', level: 'admin' } })).status).toBe(400);
+    // a null level is "not given": read (was a 500, found by the fuzz suite)
+    expect((await call(u(`/directories/${top.id}/permissions`), 'POST', { cookie: alice, body: { grantee: 'carol', level: null } })).body).toMatchObject({ level: 'read' });
+    expect((await call(u(`/directories/${top.id}/permissions/carol`), 'DELETE', { cookie: alice })).status).toBe(204);
+    // a null name is "not given", never NOT NULL violated (was a 500, found by the fuzz suite)
+    expect((await call(u(`/files/${f.id}`), 'PATCH', { cookie: alice, body: { name: null } })).status).toBe(400);
+    expect((await call(u(`/directories/${sub.id}`), 'PATCH', { cookie: alice, body: { name: null } })).status).toBe(400);
+
+    expect((await call(u(`/files/${f.id}`), 'GET', { cookie: bob })).body).toMatchObject({ access: 'write', canEdit: true });
+    const edited = await call(u(`/files/${f.id}`), 'PATCH', { cookie: bob, body: { content: 'v2 by bob', name: `draft-bob-${tag}.txt` } });
+    expect(edited.status).toBe(200);
+    expect(edited.body).toMatchObject({ content: 'v2 by bob', name: `draft-bob-${tag}.txt`, owner: 'alice' });
+    const renamed = await call(u(`/directories/${sub.id}`), 'PATCH', { cookie: bob, body: { name: 'drafts-2' } });
+    expect(renamed.status).toBe(200);
+    expect(renamed.body).toMatchObject({ name: 'drafts-2', owner: 'alice', access: 'write' });
+
+    expect((await call(u(`/files/${f.id}`), 'DELETE', { cookie: bob })).status).toBe(403);
+    expect((await call(u(`/directories/${sub.id}`), 'DELETE', { cookie: bob })).status).toBe(403);
+    const move = await call(u(`/files/${f.id}`), 'PATCH', { cookie: bob, body: { directoryId: null } });
+    expect(move.status).toBe(403);
+    expect((await call(u(`/directories/${sub.id}`), 'PATCH', { cookie: bob, body: { parentId: null } })).status).toBe(403);
+    expect((await call(u('/files'), 'POST', { cookie: bob, body: { name: 'planted.txt', directoryId: top.id } })).status).toBe(403);
+    const reshare = await call(u(`/files/${f.id}/permissions`), 'POST', { cookie: bob, body: { grantee: 'carol', level: 'write' } });
+    expect(reshare.status).toBe(403);
+    expect(reshare.body.code).toBe('DATABASE_PERMISSION');
+    expect((await call(u(`/directories/${top.id}/permissions`), 'POST', { cookie: bob, body: { grantee: 'carol' } })).status).toBe(403);
+    expect((await call(u(`/directories/${top.id}/permissions/bob`), 'DELETE', { cookie: bob })).status).toBe(404);
+    expect((await call(u(`/files/${f.id}`), 'GET', { cookie: carol })).status).toBe(404);
+
+    // the owner still moves, and the database refuses a folder inside itself
+    const cycle = await call(u(`/directories/${top.id}`), 'PATCH', { cookie: alice, body: { parentId: sub.id } });
+    expect(cycle.status).toBe(400);
+    expect(String(cycle.body.message)).toMatch(/cannot be moved into itself or below itself/);
+    expect((await call(u(`/directories/${sub.id}`), 'PATCH', { cookie: alice, body: { parentId: null, name: `drafts-top-${tag}` } })).body).toMatchObject({ parentId: null, name: `drafts-top-${tag}` });
+    // out of the write-shared folder: bob's write access ends with the move
+    expect((await call(u(`/files/${f.id}`), 'PATCH', { cookie: bob, body: { content: 'v3' } })).status).toBe(404);
+  });
+
+  it('refuses grants to superusers, group roles and unknown names with a clear 400', async () => {
+    const f = (await call(u('/files'), 'POST', { cookie: alice, body: { name: `grantees-${tag}.txt` } })).body;
+    const grant = (grantee: string) => call(u(`/files/${f.id}/permissions`), 'POST', { cookie: alice, body: { grantee } });
+    const su = await grant(realm.pg.superuser);
+    expect(su.status).toBe(400);
+    expect(String(su.body.message)).toMatch(/superuser or bypasses row-level security/);
+    const group = await grant('forwardable_users');
+    expect(group.status).toBe(400);
+    expect(String(group.body.message)).toMatch(/not a user of this application/);
+    expect((await grant('no_such_role')).body.message).toMatch(/no user "no_such_role"/);
+    expect(((await call(u(`/files/${f.id}/permissions`), 'GET', { cookie: alice })).body as unknown as PermissionDto[]).length).toBe(0);
+  });
+
+  it('run SQL as yourself: SELECT * FROM files returns only what RLS allows; writes, several statements and long queries are refused', async () => {
+    const secret = (await call(u('/files'), 'POST', { cookie: alice, body: { name: `sql-secret-${tag}.txt`, content: 'alice only' } })).body;
+    const sql = (cookie: string, text: string) => call(u('/sql'), 'POST', { cookie, body: { sql: text } });
+    for (const [who, cookie] of [['alice', alice], ['bob', bob], ['carol', carol]] as const) {
+      const r = await sql(cookie, 'SELECT * FROM files;');
+      expect(r.status).toBe(200);
+      const body = r.body as unknown as SqlResponse;
+      expect(body.user).toBe(who);
+      expect(body.columns).toEqual(expect.arrayContaining(['id', 'owner', 'content']));
+      // exactly as many files as the tree shows this user (the same policies; a count is one row, never capped)
+      const tree = (await call(u('/files/tree'), 'GET', { cookie })).body as unknown as TreeResponse;
+      const [[count]] = ((await sql(cookie, 'SELECT count(*) FROM files')).body as unknown as SqlResponse).rows;
+      expect(Number(count)).toBe(tree.files.length);
+      if (!body.truncated) expect(body.rows.map((row) => row[body.columns.indexOf('id')]).sort()).toEqual(tree.files.map((f) => f.id).sort());
+      // alice's secret exists for alice only
+      const mine = ((await sql(cookie, `SELECT id, content FROM files WHERE name = 'sql-secret-${tag}.txt'`)).body as unknown as SqlResponse).rows;
+      expect(mine).toEqual(who === 'alice' ? [[secret.id, 'alice only']] : []);
+    }
+    const inj = await sql(bob, "SELECT name FROM files WHERE name = '' OR 1=1");
+    expect((inj.body as unknown as SqlResponse).rows.flat()).not.toContain(`sql-secret-${tag}.txt`);
+
+    const refused = async (text: string, pattern: RegExp) => {
+      const r = await sql(alice, text);
+      expect(r.status).toBe(400);
+      expect(r.body.code).toBe('INVALID_INPUT');
+      expect(String(r.body.message)).toMatch(pattern);
+    };
+    await refused(`DELETE FROM files WHERE id = '${secret.id}'`, /syntax error/);
+    await refused(`SELECT 1; DELETE FROM files WHERE id = '${secret.id}'`, /multiple commands/);
+    await refused(`COMMIT; DELETE FROM files WHERE id = '${secret.id}'`, /syntax error|multiple commands/);
+    await refused(`WITH d AS (DELETE FROM files WHERE id = '${secret.id}' RETURNING id) SELECT * FROM d`, /data-modifying|read-only/);
+    await refused('SELECT * FROM no_such_table', /no_such_table/);
+    const started = Date.now();
+    await refused('SELECT pg_sleep(30)', /longer than 3 s/);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect((await call(u(`/files/${secret.id}`), 'GET', { cookie: alice })).body).toMatchObject({ content: 'alice only' });
+
+    const many = (await sql(alice, 'SELECT g, repeat($$x$$, 5000) AS big FROM generate_series(1, 1000) g')).body as unknown as SqlResponse;
+    expect(many.rows.length).toBe(many.limits.rows);
+    expect(many.truncated).toBe(true);
+    expect(many.rows[0][1]?.length).toBe(many.limits.cellChars + 1);
+    // a session advisory lock taken by the query does not outlive it on the pooled connection
+    await sql(alice, 'SELECT pg_advisory_lock(424242)');
+    expect(((await sql(alice, 'SELECT count(*) FROM pg_locks WHERE locktype = $$advisory$$ AND objid = 424242')).body as unknown as SqlResponse).rows).toEqual([['0']]);
+    // a setting changed by the query is rolled back with it: the next query sees the default again
+    await sql(alice, "SELECT set_config('forwardable.rls_helper', 'on', false)");
+    expect((await call(u(`/files/${secret.id}`), 'GET', { cookie: alice })).status).toBe(200);
+    expect(((await sql(alice, "SELECT current_setting('statement_timeout')")).body as unknown as SqlResponse).rows).toEqual([['3s']]);
+    expect((await call(u('/sql'), 'POST', { cookie: alice, body: { sql: '' } })).status).toBe(400);
+    // NUL would make PostgreSQL drop the connection (a 503, found by the fuzz suite): refused first
+    expect((await call(u('/sql'), 'POST', { cookie: alice, body: { sql: 'SELECT 1\u0000' } })).status).toBe(400);
   });
 
   it('never returns another user\'s files from search, even for an injection attempt', async () => {
@@ -158,7 +316,9 @@ describe('files API (db2 realm, RLS decides)', () => {
     const files = (models.body.tables as { table: string; permissionCandidates: { table: string }[]; rls: { forced: boolean } }[]).find((t) => t.table === 'files');
     expect(files?.permissionCandidates.map((p) => p.table)).toEqual(['file_permissions']);
     expect(files?.rls.forced).toBe(true);
-    const mapping = { tables: [{ table: 'files', ownerColumn: 'owner', permission: { table: 'file_permissions', fkColumn: 'file_id', granteeColumn: 'grantee' } }] };
+    // The file browser's own mapping (re-applying it is idempotent): the realm's database is shared
+    // with the other suites, which rely on its inherited folder grants and levels.
+    const mapping = { tables: fileBrowserMapping.tables };
     const preview = await call(u('/rls/preview'), 'POST', { cookie: admin, body: mapping });
     expect(preview.status).toBe(200);
     expect(String(preview.body.sql)).toMatch(/FORCE ROW LEVEL SECURITY/);

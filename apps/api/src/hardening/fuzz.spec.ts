@@ -193,6 +193,9 @@ describe(`hardening: fuzzed input on every entry point (seed ${SEED})`, () => {
       add('files.update-other', 'PATCH', `/api/files/${uuid}`, aliceSession, { content: v });
       add('directories.create', 'POST', '/api/directories', aliceSession, { name: v, parentId: null }, [201, 409]);
       add('directories.parent', 'POST', '/api/directories', aliceSession, { name: `p-${randomUUID()}`, parentId: v }, v === null ? [201] : []);
+      add('directories.update', 'PATCH', `/api/directories/${uuid}`, aliceSession, { name: v, parentId: v });
+      add('permissions.level', 'POST', `/api/files/${fileId}/permissions`, aliceSession, { grantee: 'bob', level: v }, [201]);
+      add('sql.query', 'POST', '/api/sql', aliceSession, { sql: v }, [200]);
       add('permissions.grant', 'POST', `/api/files/${fileId}/permissions`, aliceSession, { grantee: v }, [201, 409]);
       add('permissions.directory', 'POST', `/api/directories/${uuid}/permissions`, aliceSession, { grantee: v });
       add('wizard.preview.table', 'POST', '/api/rls/preview', adminSession, { tables: [{ table: v, ownerColumn: 'owner' }] });

@@ -21,6 +21,8 @@ export class ExpenseSchema1764000000000 implements MigrationInterface {
       CREATE TABLE report_approvers (
         report_id uuid NOT NULL REFERENCES expense_reports(id) ON DELETE CASCADE,
         approver text NOT NULL,
+        -- read: an auditor reads the report; write: a manager may also correct it
+        level text NOT NULL DEFAULT 'read' CHECK (level IN ('read', 'write')),
         PRIMARY KEY (report_id, approver)
       )`);
     await q.query(`GRANT USAGE ON SCHEMA public TO forwardable_users`);

@@ -28,8 +28,8 @@ BEGIN
   RETURN _fw_answer;
 END
 $fw$`);
-    // keys of "public"."expense_reports" rows shared with session_user (read from "public"."report_approvers"; one call per query, hashed by the planner; an index scan on the grantee column)
-    await q.query(`CREATE OR REPLACE FUNCTION "public"."expense_reports_rls_shared_ids"()
+    // keys of "public"."expense_reports" rows shared with session_user at the level asked ($1: read or write) (read from "public"."report_approvers"; one call per query, hashed by the planner; an index scan on the grantee column)
+    await q.query(`CREATE OR REPLACE FUNCTION "public"."expense_reports_rls_shared_ids"(text)
   RETURNS SETOF uuid
   LANGUAGE plpgsql STABLE SECURITY DEFINER
   SET search_path = pg_catalog, "public", pg_temp
@@ -40,7 +40,7 @@ DECLARE
   _fw_me text := session_user;
 BEGIN
   PERFORM pg_catalog.set_config('forwardable.rls_helper', 'on', true);
-  RETURN QUERY SELECT CAST("report_id" AS uuid) FROM "public"."report_approvers" WHERE "approver" = _fw_me;
+  RETURN QUERY SELECT CAST("report_id" AS uuid) FROM "public"."report_approvers" WHERE "approver" = _fw_me AND ("level" = 'write' OR $1 IS DISTINCT FROM 'write');
   PERFORM pg_catalog.set_config('forwardable.rls_helper', coalesce(_fw_prior, ''), true);
   RETURN;
 END
@@ -49,8 +49,8 @@ $fw$`);
     await q.query(`REVOKE ALL ON FUNCTION "public"."expense_reports_rls_is_owner"(uuid) FROM PUBLIC`);
     await q.query(`GRANT EXECUTE ON FUNCTION "public"."expense_reports_rls_is_owner"(uuid) TO "forwardable_users"`);
     // helpers are for the application users only
-    await q.query(`REVOKE ALL ON FUNCTION "public"."expense_reports_rls_shared_ids"() FROM PUBLIC`);
-    await q.query(`GRANT EXECUTE ON FUNCTION "public"."expense_reports_rls_shared_ids"() TO "forwardable_users"`);
+    await q.query(`REVOKE ALL ON FUNCTION "public"."expense_reports_rls_shared_ids"(text) FROM PUBLIC`);
+    await q.query(`GRANT EXECUTE ON FUNCTION "public"."expense_reports_rls_shared_ids"(text) TO "forwardable_users"`);
     // first apply only: remember RLS flags and grants of expense_reports, report_approvers (revert restores them); create missing indexes on the policy columns
     await q.query(`DO $fw$
 DECLARE
@@ -100,20 +100,37 @@ BEGIN
   EXECUTE 'COMMENT ON FUNCTION ' || '"public"."expense_reports_rls_is_owner"(uuid)' || ' IS ' || pg_catalog.quote_literal(state::text);
 END
 $fw$`);
+    // write grantees edit, the owner moves: compare the new row with the old
+    await q.query(`CREATE OR REPLACE FUNCTION "public"."expense_reports_rls_guard"()
+  RETURNS trigger
+  LANGUAGE plpgsql
+  SET search_path = pg_catalog, pg_temp
+  AS $fw$
+BEGIN
+  IF OLD."employee" IS DISTINCT FROM session_user::text AND (NEW."id" IS DISTINCT FROM OLD."id" OR NEW."employee" IS DISTINCT FROM OLD."employee") THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege', MESSAGE = 'only the owner of a row of expense_reports moves it or changes its key or owner',
+      HINT = 'a write grant edits the other columns; ask the owner to move the row';
+  END IF;
+  RETURN NEW;
+END
+$fw$`);
+    await q.query(`REVOKE ALL ON FUNCTION "public"."expense_reports_rls_guard"() FROM PUBLIC`);
+    await q.query(`DROP TRIGGER IF EXISTS "expense_reports_rls_guard" ON "public"."expense_reports"`);
+    await q.query(`CREATE TRIGGER "expense_reports_rls_guard" BEFORE UPDATE ON "public"."expense_reports" FOR EACH ROW EXECUTE FUNCTION "public"."expense_reports_rls_guard"()`);
     await q.query(`DROP POLICY IF EXISTS "expense_reports_rls_select" ON "public"."expense_reports"`);
     await q.query(`DROP POLICY IF EXISTS "expense_reports_rls_insert" ON "public"."expense_reports"`);
     await q.query(`DROP POLICY IF EXISTS "expense_reports_rls_update" ON "public"."expense_reports"`);
     await q.query(`DROP POLICY IF EXISTS "expense_reports_rls_delete" ON "public"."expense_reports"`);
     // owner and grantees see a row
     await q.query(`CREATE POLICY "expense_reports_rls_select" ON "public"."expense_reports" AS PERMISSIVE FOR SELECT TO PUBLIC
-  USING ("employee" = (SELECT session_user::text) OR ((SELECT pg_catalog.current_setting('forwardable.rls_helper', true)) IS DISTINCT FROM 'on' AND "id" IN (SELECT "public"."expense_reports_rls_shared_ids"())))`);
+  USING ("employee" = (SELECT session_user::text) OR ((SELECT pg_catalog.current_setting('forwardable.rls_helper', true)) IS DISTINCT FROM 'on' AND ("id" IN (SELECT "public"."expense_reports_rls_shared_ids"('read')))))`);
     // new rows belong to the inserting user
     await q.query(`CREATE POLICY "expense_reports_rls_insert" ON "public"."expense_reports" AS PERMISSIVE FOR INSERT TO PUBLIC
   WITH CHECK ("employee" = (SELECT session_user::text))`);
-    // only the owner updates, and cannot give the row away
+    // the owner and write grantees update; the owner cannot give the row away or move it into a container not theirs; the guard trigger keeps key, owner and container to the owner
     await q.query(`CREATE POLICY "expense_reports_rls_update" ON "public"."expense_reports" AS PERMISSIVE FOR UPDATE TO PUBLIC
-  USING ("employee" = (SELECT session_user::text))
-  WITH CHECK ("employee" = (SELECT session_user::text))`);
+  USING ("employee" = (SELECT session_user::text) OR "id" IN (SELECT "public"."expense_reports_rls_shared_ids"('write')))
+  WITH CHECK ("employee" = (SELECT session_user::text) OR ("employee" <> (SELECT session_user::text) AND ("id" IN (SELECT "public"."expense_reports_rls_shared_ids"('write')))))`);
     // only the owner deletes
     await q.query(`CREATE POLICY "expense_reports_rls_delete" ON "public"."expense_reports" AS PERMISSIVE FOR DELETE TO PUBLIC
   USING ("employee" = (SELECT session_user::text))`);
@@ -127,9 +144,15 @@ $fw$`);
     // only the owner of the row shares it: nobody can grant themself access
     await q.query(`CREATE POLICY "report_approvers_rls_insert" ON "public"."report_approvers" AS PERMISSIVE FOR INSERT TO PUBLIC
   WITH CHECK ("public"."expense_reports_rls_is_owner"("report_id"))`);
-    // only the owner of the row revokes; there is no UPDATE policy, so grants are never updated
+    // only the owner of the row revokes
     await q.query(`CREATE POLICY "report_approvers_rls_delete" ON "public"."report_approvers" AS PERMISSIVE FOR DELETE TO PUBLIC
   USING ("public"."expense_reports_rls_is_owner"("report_id"))`);
+    // only the owner of the row changes the level of a grant (the UPDATE privilege covers the level column only)
+    await q.query(`CREATE POLICY "report_approvers_rls_update" ON "public"."report_approvers" AS PERMISSIVE FOR UPDATE TO PUBLIC
+  USING ("public"."expense_reports_rls_is_owner"("report_id"))
+  WITH CHECK ("public"."expense_reports_rls_is_owner"("report_id"))`);
+    // the helper of the previous version (no level argument), if any
+    await q.query(`DROP FUNCTION IF EXISTS "public"."expense_reports_rls_shared_ids"()`);
     await q.query(`GRANT USAGE ON SCHEMA "public" TO "forwardable_users"`);
     // RLS on "public"."expense_reports"; FORCE so that the table owner is subject to it too
     await q.query(`ALTER TABLE "public"."expense_reports" ENABLE ROW LEVEL SECURITY`);
@@ -145,6 +168,8 @@ $fw$`);
     await q.query(`REVOKE ALL ON TABLE "public"."report_approvers" FROM PUBLIC`);
     await q.query(`REVOKE ALL ON TABLE "public"."report_approvers" FROM "forwardable_users"`);
     await q.query(`GRANT SELECT, INSERT, DELETE ON TABLE "public"."report_approvers" TO "forwardable_users"`);
+    // a grant changes its level only: grantee and row stay
+    await q.query(`GRANT UPDATE ("level") ON TABLE "public"."report_approvers" TO "forwardable_users"`);
   }
 
   async down(q: QueryRunner): Promise<void> {
@@ -205,8 +230,11 @@ $fw$`);
     await q.query(`DROP POLICY IF EXISTS "report_approvers_rls_insert" ON "public"."report_approvers"`);
     await q.query(`DROP POLICY IF EXISTS "report_approvers_rls_update" ON "public"."report_approvers"`);
     await q.query(`DROP POLICY IF EXISTS "report_approvers_rls_delete" ON "public"."report_approvers"`);
+    await q.query(`DROP TRIGGER IF EXISTS "expense_reports_rls_guard" ON "public"."expense_reports"`);
+    await q.query(`DROP FUNCTION IF EXISTS "public"."expense_reports_rls_guard"()`);
     // the helpers go last: the policies depend on them
     await q.query(`DROP FUNCTION IF EXISTS "public"."expense_reports_rls_shared_ids"()`);
+    await q.query(`DROP FUNCTION IF EXISTS "public"."expense_reports_rls_shared_ids"(text)`);
     await q.query(`DROP FUNCTION IF EXISTS "public"."expense_reports_rls_is_owner"(uuid)`);
   }
 }

@@ -10,6 +10,7 @@ import { schemaEntities } from '@forwardable/api/db';
 import {
   DatabaseModel,
   fileBrowserMapping,
+  PermissionMapping,
   MappingValidationError,
   modelFromEntities,
   parseMapping,
@@ -80,8 +81,15 @@ describe('introspection from entity metadata', () => {
     const files = model.tables.find((t) => t.name === 'files');
     expect(dirs?.primaryKey).toEqual(['id']);
     expect(dirs?.ownerCandidates).toEqual(expect.arrayContaining(['owner', 'name']));
-    expect(dirs?.permissionCandidates).toEqual([{ table: 'directory_permissions', fkColumn: 'directory_id', granteeCandidates: ['grantee'] }]);
-    expect(files?.permissionCandidates).toEqual([{ table: 'file_permissions', fkColumn: 'file_id', granteeCandidates: ['grantee'] }]);
+    // files (directory_id) is offered too, as the live introspection does: a candidate, not a choice
+    expect(dirs?.permissionCandidates).toEqual(
+      expect.arrayContaining([
+        { table: 'directory_permissions', fkColumn: 'directory_id', granteeCandidates: ['grantee', 'level'] },
+        { table: 'files', fkColumn: 'directory_id', granteeCandidates: ['name', 'owner', 'content'] },
+      ]),
+    );
+    expect(dirs?.foreignKeys.map((f) => `${f.columns[0]}->${f.refTable}`)).toEqual(['parent_id->directories']);
+    expect(files?.permissionCandidates).toEqual([{ table: 'file_permissions', fkColumn: 'file_id', granteeCandidates: ['grantee', 'level'] }]);
     expect(model.tables.find((t) => t.name === 'file_permissions')?.primaryKey).toEqual(['file_id', 'grantee']);
     expect(JSON.parse(JSON.stringify(model))).toEqual(model);
   });
@@ -96,6 +104,23 @@ describe('mapping validation', () => {
 
   it('accepts the default file browser mapping', () => {
     expect(validateMapping(fileBrowserMapping, model)).toEqual([]);
+  });
+
+  it('checks parents: a mapped container, a foreign key to it, no chain through a third table', () => {
+    const dirs = fileBrowserMapping.tables[0];
+    expect(codes({ ...fileBrowserMapping, tables: [{ ...fileBrowserMapping.tables[1] }] })).toEqual(['tables[0].parent.table:PARENT_NOT_MAPPED']);
+    expect(codes({ ...fileBrowserMapping, tables: [dirs, { ...fileBrowserMapping.tables[1], parent: { column: 'name', table: 'directories' } }] })).toEqual(['tables[1].parent.column:NO_FOREIGN_KEY']);
+    expect(codes({ ...fileBrowserMapping, tables: [{ ...dirs, parent: { column: 'parent_id', table: 'files' } }, fileBrowserMapping.tables[1]] })).toEqual(
+      expect.arrayContaining(['tables[0].parent.column:NO_FOREIGN_KEY', 'tables[1].parent.table:PARENT_CHAIN']),
+    );
+    expect(codes({ ...fileBrowserMapping, tables: [{ ...dirs, permission: { ...(dirs.permission as PermissionMapping), levelColumn: 'granted_at' } }, fileBrowserMapping.tables[1]] })).toEqual([
+      'tables[0].permission.levelColumn:COLUMN_NOT_TEXT',
+    ]);
+    // the order in the mapping does not matter: containers are generated first
+    const swapped = planPolicies({ ...fileBrowserMapping, tables: [fileBrowserMapping.tables[1], dirs] }, model);
+    expect(swapped.names.map((n) => n.table)).toEqual(['directories', 'files']);
+    expect(() => parseMapping({ tables: [{ table: 'files', ownerColumn: 'owner', parent: { column: 'directory_id' } }] })).toThrow(/parent\.table must be a string/);
+    expect(() => parseMapping({ tables: [{ table: 'files', ownerColumn: 'owner', parent: { column: 'd', table: 't', x: 1 } }] })).toThrow(/unknown key/);
   });
 
   it('names each problem with its path', () => {
@@ -152,6 +177,7 @@ describe('generated SQL for the file browser', () => {
       'CREATE POLICY "directory_permissions_rls_select" ON "public"."directory_permissions" AS PERMISSIVE FOR SELECT TO PUBLIC',
       'CREATE POLICY "directory_permissions_rls_insert" ON "public"."directory_permissions" AS PERMISSIVE FOR INSERT TO PUBLIC',
       'CREATE POLICY "directory_permissions_rls_delete" ON "public"."directory_permissions" AS PERMISSIVE FOR DELETE TO PUBLIC',
+      'CREATE POLICY "directory_permissions_rls_update" ON "public"."directory_permissions" AS PERMISSIVE FOR UPDATE TO PUBLIC',
       'CREATE POLICY "files_rls_select" ON "public"."files" AS PERMISSIVE FOR SELECT TO PUBLIC',
       'CREATE POLICY "files_rls_insert" ON "public"."files" AS PERMISSIVE FOR INSERT TO PUBLIC',
       'CREATE POLICY "files_rls_update" ON "public"."files" AS PERMISSIVE FOR UPDATE TO PUBLIC',
@@ -159,25 +185,86 @@ describe('generated SQL for the file browser', () => {
       'CREATE POLICY "file_permissions_rls_select" ON "public"."file_permissions" AS PERMISSIVE FOR SELECT TO PUBLIC',
       'CREATE POLICY "file_permissions_rls_insert" ON "public"."file_permissions" AS PERMISSIVE FOR INSERT TO PUBLIC',
       'CREATE POLICY "file_permissions_rls_delete" ON "public"."file_permissions" AS PERMISSIVE FOR DELETE TO PUBLIC',
+      'CREATE POLICY "file_permissions_rls_update" ON "public"."file_permissions" AS PERMISSIVE FOR UPDATE TO PUBLIC',
     ]);
     expect(sql.join('\n')).not.toMatch(/FOR ALL/);
   });
 
-  it('writes the data table policies with session_user evaluated once', () => {
+  const OWN = `"owner" = (SELECT session_user::text)`;
+  const OFF = `(SELECT pg_catalog.current_setting('forwardable.rls_helper', true)) IS DISTINCT FROM 'on'`;
+  const shared = (t: string, level: string) => `(SELECT "public"."${t}_rls_shared_ids"('${level}'))`;
+  const inMyFolder = (col: string) => `("${col}" IS NULL OR "public"."directories_rls_is_owner"("${col}"))`;
+
+  it('writes the data table policies with session_user evaluated once: grants on the row and on its folder, levels, the container check', () => {
     const sql = up();
     const policy = (name: string) => sql.find((s) => s.startsWith(`CREATE POLICY "${name}"`));
     expect(policy('files_rls_select')).toBe(
       `CREATE POLICY "files_rls_select" ON "public"."files" AS PERMISSIVE FOR SELECT TO PUBLIC\n` +
-        `  USING ("owner" = (SELECT session_user::text) OR ((SELECT pg_catalog.current_setting('forwardable.rls_helper', true)) IS DISTINCT FROM 'on' AND "id" IN (SELECT "public"."files_rls_shared_ids"())))`,
+        `  USING (${OWN} OR (${OFF} AND ("id" IN ${shared('files', 'read')} OR "directory_id" IN ${shared('directories', 'read')})))`,
     );
-    expect(policy('files_rls_insert')).toBe(`CREATE POLICY "files_rls_insert" ON "public"."files" AS PERMISSIVE FOR INSERT TO PUBLIC\n  WITH CHECK ("owner" = (SELECT session_user::text))`);
+    expect(policy('files_rls_insert')).toBe(`CREATE POLICY "files_rls_insert" ON "public"."files" AS PERMISSIVE FOR INSERT TO PUBLIC\n  WITH CHECK ((${OWN} AND ${inMyFolder('directory_id')}))`);
+    const writers = `"id" IN ${shared('files', 'write')} OR "directory_id" IN ${shared('directories', 'write')}`;
     expect(policy('files_rls_update')).toBe(
-      `CREATE POLICY "files_rls_update" ON "public"."files" AS PERMISSIVE FOR UPDATE TO PUBLIC\n  USING ("owner" = (SELECT session_user::text))\n  WITH CHECK ("owner" = (SELECT session_user::text))`,
+      `CREATE POLICY "files_rls_update" ON "public"."files" AS PERMISSIVE FOR UPDATE TO PUBLIC\n  USING (${OWN} OR ${writers})\n  WITH CHECK ((${OWN} AND ${inMyFolder('directory_id')}) OR ("owner" <> (SELECT session_user::text) AND (${writers})))`,
     );
-    expect(policy('files_rls_delete')).toBe(`CREATE POLICY "files_rls_delete" ON "public"."files" AS PERMISSIVE FOR DELETE TO PUBLIC\n  USING ("owner" = (SELECT session_user::text))`);
+    expect(policy('files_rls_delete')).toBe(`CREATE POLICY "files_rls_delete" ON "public"."files" AS PERMISSIVE FOR DELETE TO PUBLIC\n  USING (${OWN})`);
+    // a tree: the folder's own helper already covers the folders above it (the closure), so no parent arm
+    expect(policy('directories_rls_select')).toBe(
+      `CREATE POLICY "directories_rls_select" ON "public"."directories" AS PERMISSIVE FOR SELECT TO PUBLIC\n  USING (${OWN} OR (${OFF} AND ("id" IN ${shared('directories', 'read')})))`,
+    );
+    expect(policy('directories_rls_insert')).toBe(`CREATE POLICY "directories_rls_insert" ON "public"."directories" AS PERMISSIVE FOR INSERT TO PUBLIC\n  WITH CHECK ((${OWN} AND ${inMyFolder('parent_id')}))`);
   });
 
-  it('lets only the owner of the referenced row grant and revoke; no UPDATE on grants', () => {
+  it('keeps the old shape for a table without parent and levels: owner-only writes, no triggers, no closure', () => {
+    const plain = parseMapping({ tables: [{ table: 'files', ownerColumn: 'owner', permission: { table: 'file_permissions', fkColumn: 'file_id', granteeColumn: 'grantee' } }] });
+    const plan = planPolicies(plain, model);
+    const sql = plan.up.map((s) => s.sql);
+    expect(sql.find((s) => s.startsWith('CREATE POLICY "files_rls_update"'))).toBe(
+      `CREATE POLICY "files_rls_update" ON "public"."files" AS PERMISSIVE FOR UPDATE TO PUBLIC\n  USING (${OWN})\n  WITH CHECK (${OWN})`,
+    );
+    expect(sql.find((s) => s.startsWith('CREATE POLICY "files_rls_select"'))).toContain(`"id" IN (SELECT "public"."files_rls_shared_ids"())`);
+    expect(sql.some((s) => /TRIGGER|_rls_tree|UPDATE \(/.test(s))).toBe(false);
+    expect(plan.names[0]).toMatchObject({ triggers: [], closureTable: null, functions: ['files_rls_is_owner', 'files_rls_shared_ids'] });
+  });
+
+  it('a tree gets a closure table kept by triggers, rebuilt on apply, read by the helper; moves into itself are refused', () => {
+    const plan = planPolicies(fileBrowserMapping, model);
+    const sql = plan.up.map((s) => s.sql);
+    expect(plan.names.map((n) => [n.table, n.closureTable, n.triggers])).toEqual([
+      ['directories', 'directories_rls_tree', ['directories_rls_guard', 'directories_rls_tree_insert', 'directories_rls_tree_move']],
+      ['files', null, ['files_rls_guard']],
+    ]);
+    expect(sql.find((s) => s.startsWith('CREATE TABLE IF NOT EXISTS "public"."directories_rls_tree"'))).toContain(`REFERENCES "public"."directories" ("id") ON DELETE CASCADE ON UPDATE CASCADE`);
+    expect(sql).toContain('REVOKE ALL ON TABLE "public"."directories_rls_tree" FROM PUBLIC');
+    expect(sql.some((s) => /GRANT .* ON TABLE "public"."directories_rls_tree"/.test(s))).toBe(false);
+    // the rebuild reads every folder: FORCE is lifted first and put back by the table settings after it
+    const noForce = sql.indexOf('ALTER TABLE "public"."directories" NO FORCE ROW LEVEL SECURITY');
+    const rebuild = sql.findIndex((s) => s.startsWith('INSERT INTO "public"."directories_rls_tree"'));
+    expect(noForce).toBeGreaterThan(sql.findIndex((s) => s.startsWith('DO') && s.includes('directories_rls_is_owner'))); // after the prior state is recorded
+    expect(rebuild).toBeGreaterThan(noForce);
+    expect(sql.indexOf('ALTER TABLE "public"."directories" FORCE ROW LEVEL SECURITY')).toBeGreaterThan(rebuild);
+    expect(sql.find((s) => s.startsWith('CREATE OR REPLACE FUNCTION "public"."directories_rls_shared_ids"(text)'))).toContain(
+      `RETURN QUERY SELECT t."descendant" FROM "public"."directories_rls_tree" t WHERE t."ancestor" IN (SELECT CAST("directory_id" AS uuid) FROM "public"."directory_permissions" WHERE "grantee" = _fw_me AND ("level" = 'write' OR $1 IS DISTINCT FROM 'write'));`,
+    );
+    const move = sql.find((s) => s.startsWith('CREATE OR REPLACE FUNCTION "public"."directories_rls_tree_move"()')) as string;
+    expect(move).toContain(`ERRCODE = 'check_violation'`);
+    expect(sql).toContain(
+      'CREATE TRIGGER "directories_rls_tree_move" BEFORE UPDATE OF "parent_id" ON "public"."directories" FOR EACH ROW WHEN (OLD."parent_id" IS DISTINCT FROM NEW."parent_id") EXECUTE FUNCTION "public"."directories_rls_tree_move"()',
+    );
+    // helpers of the previous version (no level argument) are dropped once nothing uses them
+    expect(sql.indexOf('DROP FUNCTION IF EXISTS "public"."files_rls_shared_ids"()')).toBeGreaterThan(sql.findIndex((s) => s.startsWith('CREATE POLICY "files_rls_update"')));
+  });
+
+  it('guards write grants: key, owner and container stay the owner\'s', () => {
+    const guard = up().find((s) => s.startsWith('CREATE OR REPLACE FUNCTION "public"."files_rls_guard"()')) as string;
+    expect(guard).toContain(
+      `IF OLD."owner" IS DISTINCT FROM session_user::text AND (NEW."id" IS DISTINCT FROM OLD."id" OR NEW."owner" IS DISTINCT FROM OLD."owner" OR NEW."directory_id" IS DISTINCT FROM OLD."directory_id") THEN`,
+    );
+    expect(guard).toContain(`ERRCODE = 'insufficient_privilege'`);
+    expect(guard).not.toMatch(/SECURITY DEFINER/);
+  });
+
+  it('lets only the owner of the referenced row grant, revoke and change a level (UPDATE on the level column only)', () => {
     const sql = up();
     expect(sql).toContain(
       `CREATE POLICY "file_permissions_rls_select" ON "public"."file_permissions" AS PERMISSIVE FOR SELECT TO PUBLIC\n` +
@@ -185,8 +272,11 @@ describe('generated SQL for the file browser', () => {
     );
     expect(sql).toContain(`CREATE POLICY "file_permissions_rls_insert" ON "public"."file_permissions" AS PERMISSIVE FOR INSERT TO PUBLIC\n  WITH CHECK ("public"."files_rls_is_owner"("file_id"))`);
     expect(sql).toContain(`CREATE POLICY "file_permissions_rls_delete" ON "public"."file_permissions" AS PERMISSIVE FOR DELETE TO PUBLIC\n  USING ("public"."files_rls_is_owner"("file_id"))`);
-    expect(sql.some((s) => /^CREATE POLICY "file_permissions_rls_update"/.test(s))).toBe(false);
+    expect(sql).toContain(
+      `CREATE POLICY "file_permissions_rls_update" ON "public"."file_permissions" AS PERMISSIVE FOR UPDATE TO PUBLIC\n  USING ("public"."files_rls_is_owner"("file_id"))\n  WITH CHECK ("public"."files_rls_is_owner"("file_id"))`,
+    );
     expect(sql).toContain('GRANT SELECT, INSERT, DELETE ON TABLE "public"."file_permissions" TO "forwardable_users"');
+    expect(sql).toContain('GRANT UPDATE ("level") ON TABLE "public"."file_permissions" TO "forwardable_users"');
     expect(sql).toContain('GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE "public"."files" TO "forwardable_users"');
   });
 
@@ -211,14 +301,14 @@ describe('generated SQL for the file browser', () => {
         `  _fw_answer := EXISTS (SELECT 1 FROM "public"."files" WHERE "id" = $1 AND "owner" = _fw_me);\n` +
         `  PERFORM pg_catalog.set_config('forwardable.rls_helper', coalesce(_fw_prior, ''), true);\n  RETURN _fw_answer;\nEND\n$fw$`,
     );
-    expect(sql.find((s) => s.startsWith('CREATE OR REPLACE FUNCTION "public"."files_rls_shared_ids"()'))).toContain(
+    expect(sql.find((s) => s.startsWith('CREATE OR REPLACE FUNCTION "public"."files_rls_shared_ids"(text)'))).toContain(
       `  RETURNS SETOF uuid\n  LANGUAGE plpgsql STABLE SECURITY DEFINER\n  SET search_path = pg_catalog, "public", pg_temp\n  AS $fw$\n`,
     );
-    expect(sql.find((s) => s.startsWith('CREATE OR REPLACE FUNCTION "public"."files_rls_shared_ids"()'))).toContain(
-      `  RETURN QUERY SELECT CAST("file_id" AS uuid) FROM "public"."file_permissions" WHERE "grantee" = _fw_me;\n`,
+    expect(sql.find((s) => s.startsWith('CREATE OR REPLACE FUNCTION "public"."files_rls_shared_ids"(text)'))).toContain(
+      `  RETURN QUERY SELECT CAST("file_id" AS uuid) FROM "public"."file_permissions" WHERE "grantee" = _fw_me AND ("level" = 'write' OR $1 IS DISTINCT FROM 'write');\n`,
     );
     expect(sql).toContain('REVOKE ALL ON FUNCTION "public"."files_rls_is_owner"(uuid) FROM PUBLIC');
-    expect(sql).toContain('GRANT EXECUTE ON FUNCTION "public"."files_rls_shared_ids"() TO "forwardable_users"');
+    expect(sql).toContain('GRANT EXECUTE ON FUNCTION "public"."files_rls_shared_ids"(text) TO "forwardable_users"');
   });
 
   it('creates indexes on the policy columns unless one exists, and records what it did', () => {
@@ -236,7 +326,9 @@ describe('generated SQL for the file browser', () => {
     expect(down[0]).toContain('ALTER TABLE "public"."files" NO FORCE ROW LEVEL SECURITY');
     const filesDrops = down.slice(1, 10);
     expect(filesDrops.slice(0, 8).every((s) => s.startsWith('DROP POLICY IF EXISTS'))).toBe(true);
-    expect(down).toContain('DROP FUNCTION IF EXISTS "public"."files_rls_shared_ids"()');
+    expect(down).toContain('DROP FUNCTION IF EXISTS "public"."files_rls_shared_ids"(text)');
+    expect(down.indexOf('DROP TRIGGER IF EXISTS "directories_rls_tree_move" ON "public"."directories"')).toBeLessThan(down.indexOf('DROP TABLE IF EXISTS "public"."directories_rls_tree"'));
+    expect(down.some((s) => s.includes('files_rls_tree'))).toBe(false);
     expect(down.indexOf('DROP FUNCTION IF EXISTS "public"."files_rls_is_owner"(uuid)')).toBeLessThan(down.indexOf('DROP FUNCTION IF EXISTS "public"."directories_rls_is_owner"(uuid)'));
   });
 

@@ -27,13 +27,27 @@
  *   never add them, and the INSERT/UPDATE/DELETE checks do not look at it. The helpers set it with
  *   `set_config(..., true)` and restore it, because PostgreSQL 15+ allows a custom setting in a
  *   function's `SET` clause only to superusers.
+ * - Inheritance (`parent`). A container's grants reach the rows inside it: a table whose parent is
+ *   another mapped table (files in folders) gets a policy arm `parent IN (<container>_rls_shared_ids())`
+ *   on its own column; a tree (folders in folders) gets a closure table `<D>_rls_tree` kept by
+ *   triggers, and its shared-ids helper returns every row at or below a granted one. The closure has
+ *   no RLS and no grants; only the SECURITY DEFINER helpers and triggers touch it. A row is inserted
+ *   (or moved, by its owner) only into a container its user owns or at the top: the "container
+ *   check" in the INSERT and UPDATE WITH CHECK, so with SQL on their own connection nobody can put
+ *   rows into someone else's folder. A move into the row itself or below it (a cycle) is refused by
+ *   the closure trigger. Moving a row out of a shared container ends the inherited access at once:
+ *   the policies ask where the row is now.
+ * - Levels (`permission.levelColumn`). `'write'` grants (directly or inherited) add an UPDATE arm;
+ *   a guard trigger keeps the key, the owner and the container (moves) to the owner, because a
+ *   policy sees only the new row. Delete, share, revoke and changing a grant's level stay with the
+ *   owner; grants get an UPDATE policy and an UPDATE privilege on the level column only.
  * - Prior state. The first apply records, as a JSON comment on `<D>_rls_is_owner`, each table's RLS
  *   flags and the privileges PUBLIC and the group role had, whether the group could use the schema,
  *   and which indexes it created. Revert reads that record, restores exactly that, and drops what we
  *   created. Re-applying keeps the first record, so apply is idempotent and revert always returns
  *   to the state before the first apply.
  */
-import { assertValidMapping, RlsMapping, TableMapping } from './mapping';
+import { assertValidMapping, containersFirst, RlsMapping, TableMapping } from './mapping';
 import { MappingIssue, RlsUsageError } from './errors';
 import { DatabaseModel, TableModel } from './model';
 import { assertTypeName, dollarQuote, objectName, qualify, quoteIdent, quoteLiteral } from './quote';
@@ -52,8 +66,13 @@ export interface GeneratedNames {
   table: string;
   permissionTable: string | null;
   policies: Record<string, string[]>;
+  /** Helpers and trigger functions. */
   functions: string[];
   indexes: string[];
+  /** Triggers on the data table (closure maintenance, the guard of write grants). */
+  triggers: string[];
+  /** The closure table of a tree (`<table>_rls_tree`), `null` when the table is not a shared tree. */
+  closureTable: string | null;
 }
 
 /** The generated SQL for a mapping. */
@@ -80,14 +99,18 @@ interface Resolved {
   key: string;
   keyType: string;
   perm: TableModel | null;
+  /** The container of this table's rows, resolved; `null` without `parent`. */
+  container: Resolved | null;
+  /** The rows are a tree shared through grants: a closure table carries the inherited grants. */
+  tree: boolean;
 }
 
-function resolve(mapping: RlsMapping, model: DatabaseModel, m: TableMapping): Resolved {
+function resolve(mapping: RlsMapping, model: DatabaseModel, m: TableMapping, done: Map<string, Resolved>): Resolved {
   const data = model.tables.find((t) => t.name === m.table) as TableModel;
   const key = data.primaryKey[0];
   const keyCol = data.columns.find((c) => c.name === key);
   if (!keyCol) throw new RlsUsageError('ERR_RLS_BAD_MAPPING', `primary key column "${key}" of "${data.name}" is missing from the model`);
-  return {
+  const r: Resolved = {
     m,
     schema: mapping.schema,
     group: mapping.groupRole,
@@ -95,7 +118,17 @@ function resolve(mapping: RlsMapping, model: DatabaseModel, m: TableMapping): Re
     key,
     keyType: assertTypeName(keyCol.type),
     perm: m.permission ? (model.tables.find((t) => t.name === m.permission?.table) as TableModel) : null,
+    container: null,
+    tree: false,
   };
+  if (m.parent) {
+    // containersFirst() put the container before this table, so it is resolved already (or is this table)
+    r.container = m.parent.table === m.table ? r : (done.get(m.parent.table) ?? null);
+    if (!r.container) throw new RlsUsageError('ERR_RLS_BAD_MAPPING', `container "${m.parent.table}" of "${m.table}" is not mapped`);
+    r.tree = r.container === r && !!m.permission;
+  }
+  done.set(m.table, r);
+  return r;
 }
 
 function names(r: Resolved) {
@@ -109,7 +142,44 @@ function names(r: Resolved) {
     ownerIdx: objectName(d, 'rls_owner_idx'),
     granteeIdx: p ? objectName(p, 'rls_grantee_idx') : '',
     fkIdx: p ? objectName(p, 'rls_fk_idx') : '',
+    tree: objectName(d, 'rls_tree'),
+    treeDescIdx: objectName(d, 'rls_tree_descendant_idx'),
+    treeInsert: objectName(d, 'rls_tree_insert'),
+    treeMove: objectName(d, 'rls_tree_move'),
+    guard: objectName(d, 'rls_guard'),
   };
+}
+
+/** Argument types of `<D>_rls_shared_ids`: the wanted level when grants have levels. */
+function sharedArgs(r: Resolved): string {
+  return r.m.permission?.levelColumn ? 'text' : '';
+}
+
+/** True when grants of this table can be `write` grants. */
+function hasLevels(r: Resolved): boolean {
+  return !!r.m.permission?.levelColumn;
+}
+
+/**
+ * SQL arms (OR-ed) that give session_user `level` access to a row of `r` through grants: on the
+ * row itself (for a tree: on it or any folder above it, through the closure) and on its container.
+ */
+function grantArms(r: Resolved, level: 'read' | 'write'): string[] {
+  const arms: string[] = [];
+  const call = (x: Resolved) => `${qualify(x.schema, names(x).sharedIds)}(${hasLevels(x) ? quoteLiteral(level) : ''})`;
+  const applies = (x: Resolved) => !!x.perm && (level === 'read' || hasLevels(x));
+  if (applies(r)) arms.push(`${quoteIdent(r.key)} IN (SELECT ${call(r)})`);
+  const c = r.container;
+  if (c && c !== r && applies(c)) arms.push(`${quoteIdent((r.m.parent as { column: string }).column)} IN (SELECT ${call(c)})`);
+  return arms;
+}
+
+/** "The container is mine or there is none": new rows go only into the inserting user's own containers. */
+function containerCheck(r: Resolved): string | null {
+  if (!r.container) return null;
+  const c = r.container as Resolved;
+  const col = quoteIdent((r.m.parent as { column: string }).column);
+  return `(${col} IS NULL OR ${qualify(c.schema, names(c).isOwner)}(${col}))`;
 }
 
 const CMDS = ['select', 'insert', 'update', 'delete'];
@@ -165,20 +235,21 @@ function helperFunctions(r: Resolved): SqlStatement[] {
   ];
   if (r.perm && r.m.permission) {
     const P = qualify(r.schema, r.perm.name);
+    const pm = r.m.permission;
+    // asked for 'write': write grants only; asked for anything else: every grant (write includes read)
+    const level = pm.levelColumn ? ` AND (${quoteIdent(pm.levelColumn)} = 'write' OR $1 IS DISTINCT FROM 'write')` : '';
+    const granted = `SELECT CAST(${quoteIdent(pm.fkColumn)} AS ${r.keyType}) FROM ${P} WHERE ${quoteIdent(pm.granteeColumn)} = _fw_me${level}`;
+    const query = r.tree
+      ? // the closure table has every (folder, folder-at-or-below) pair and no RLS (nobody but its owner reads it): a grant reaches down the tree
+        `RETURN QUERY SELECT t."descendant" FROM ${qualify(r.schema, n.tree)} t WHERE t."ancestor" IN (${granted});`
+      : `RETURN QUERY ${granted};`;
     out.push({
-      comment: `keys of ${D} rows shared with session_user (read from ${P}; one call per query, hashed by the planner; an index scan on the grantee column)`,
-      sql:
-        `CREATE OR REPLACE FUNCTION ${signature(r.schema, n.sharedIds, '')}\n  ${head(`SETOF ${r.keyType}`)}` +
-        dollarQuote(
-          helperBody(
-            [],
-            [`RETURN QUERY SELECT CAST(${quoteIdent(r.m.permission.fkColumn)} AS ${r.keyType}) FROM ${P} WHERE ${quoteIdent(r.m.permission.granteeColumn)} = _fw_me;`],
-          ),
-        ),
+      comment: `keys of ${D} rows shared with session_user${pm.levelColumn ? ' at the level asked ($1: read or write)' : ''}${r.tree ? ', directly or through a row above them' : ''} (read from ${P}; one call per query, hashed by the planner; an index scan on the grantee column)`,
+      sql: `CREATE OR REPLACE FUNCTION ${signature(r.schema, n.sharedIds, sharedArgs(r))}\n  ${head(`SETOF ${r.keyType}`)}` + dollarQuote(helperBody([], [query])),
     });
   }
   const g = quoteIdent(r.group);
-  for (const [fn, args] of [[n.isOwner, r.keyType], ...(r.perm ? [[n.sharedIds, '']] : [])]) {
+  for (const [fn, args] of [[n.isOwner, r.keyType], ...(r.perm ? [[n.sharedIds, sharedArgs(r)]] : [])]) {
     out.push({ comment: 'helpers are for the application users only', sql: `REVOKE ALL ON FUNCTION ${signature(r.schema, fn, args)} FROM PUBLIC` });
     out.push({ sql: `GRANT EXECUTE ON FUNCTION ${signature(r.schema, fn, args)} TO ${g}` });
   }
@@ -248,6 +319,122 @@ function recordStateBlock(r: Resolved): SqlStatement {
   };
 }
 
+/**
+ * The closure table of a shared tree (every pair "row A is at or above row B"), kept by triggers,
+ * and rebuilt from the data on every apply. Chosen over a recursive query at read time by the
+ * numbers in bench/README.md (rls-inheritance). It has no RLS and no grants: only its owner (the
+ * helpers and the triggers, SECURITY DEFINER) reads and writes it, and a user learns from it only
+ * what the helpers return (their own grants' rows).
+ */
+function treeStatements(r: Resolved): SqlStatement[] {
+  if (!r.tree) return [];
+  const n = names(r);
+  const D = qualify(r.schema, r.data.name);
+  const T = qualify(r.schema, n.tree);
+  const k = quoteIdent(r.key);
+  const pc = quoteIdent((r.m.parent as { column: string }).column);
+  const kt = r.keyType;
+  const head = `RETURNS trigger\n  LANGUAGE plpgsql SECURITY DEFINER\n  SET search_path = pg_catalog, ${quoteIdent(r.schema)}, pg_temp\n  AS `;
+  const fk = `REFERENCES ${D} (${k}) ON DELETE CASCADE ON UPDATE CASCADE`;
+  return [
+    {
+      comment: `closure of the ${D} tree: (ancestor, descendant) for every row at or below another; foreign keys drop and rename its rows with the data`,
+      sql: `CREATE TABLE IF NOT EXISTS ${T} (\n  "ancestor" ${kt} NOT NULL ${fk},\n  "descendant" ${kt} NOT NULL ${fk},\n  PRIMARY KEY ("ancestor", "descendant"))`,
+    },
+    { sql: `CREATE INDEX IF NOT EXISTS ${quoteIdent(n.treeDescIdx)} ON ${T} ("descendant")` },
+    { comment: 'nobody but its owner reads the closure (through the helpers)', sql: `REVOKE ALL ON TABLE ${T} FROM PUBLIC` },
+    {
+      comment: `rebuild the closure from the data: the owner reads every row of ${D} for this, so FORCE is lifted inside this transaction (the table settings below force it again)`,
+      sql: `ALTER TABLE ${D} NO FORCE ROW LEVEL SECURITY`,
+    },
+    { sql: `DELETE FROM ${T}` },
+    {
+      // UNION (not UNION ALL) stops on a cycle already in the data instead of looping
+      sql: `INSERT INTO ${T} ("ancestor", "descendant")\n  WITH RECURSIVE c(a, d) AS (SELECT ${k}, ${k} FROM ${D} UNION SELECT c.a, x.${k} FROM c JOIN ${D} x ON x.${pc} = c.d)\n  SELECT a, d FROM c`,
+    },
+    {
+      comment: 'a new row sits below its parent and everything above it',
+      sql:
+        `CREATE OR REPLACE FUNCTION ${signature(r.schema, n.treeInsert, '')}\n  ${head}` +
+        dollarQuote(
+          [
+            '',
+            'BEGIN',
+            `  INSERT INTO ${T} ("ancestor", "descendant") SELECT NEW.${k}, NEW.${k}`,
+            `    UNION ALL SELECT t."ancestor", NEW.${k} FROM ${T} t WHERE t."descendant" = NEW.${pc};`,
+            '  RETURN NULL;',
+            'END',
+            '',
+          ].join('\n'),
+        ),
+    },
+    {
+      comment: 'a move: refuse a cycle (into itself or below itself), then re-hang the moved sub-tree; moves are serialised so two cannot make a cycle together',
+      sql:
+        `CREATE OR REPLACE FUNCTION ${signature(r.schema, n.treeMove, '')}\n  ${head}` +
+        dollarQuote(
+          [
+            '',
+            'BEGIN',
+            `  LOCK TABLE ${T} IN SHARE ROW EXCLUSIVE MODE;`,
+            `  IF NEW.${pc} IS NOT NULL AND EXISTS (SELECT 1 FROM ${T} t WHERE t."ancestor" = OLD.${k} AND t."descendant" = NEW.${pc}) THEN`,
+            `    RAISE EXCEPTION USING ERRCODE = 'check_violation', MESSAGE = ${quoteLiteral(`a row of ${r.data.name} cannot be moved into itself or below itself`)},`,
+            `      HINT = 'choose a parent that is not inside the row being moved';`,
+            '  END IF;',
+            `  DELETE FROM ${T} t WHERE t."descendant" IN (SELECT s."descendant" FROM ${T} s WHERE s."ancestor" = OLD.${k})`,
+            `    AND t."ancestor" NOT IN (SELECT s."descendant" FROM ${T} s WHERE s."ancestor" = OLD.${k});`,
+            `  INSERT INTO ${T} ("ancestor", "descendant") SELECT a."ancestor", s."descendant"`,
+            `    FROM ${T} a, ${T} s WHERE a."descendant" = NEW.${pc} AND s."ancestor" = OLD.${k};`,
+            '  RETURN NEW;',
+            'END',
+            '',
+          ].join('\n'),
+        ),
+    },
+    { comment: 'trigger functions are not for calling', sql: `REVOKE ALL ON FUNCTION ${signature(r.schema, n.treeInsert, '')} FROM PUBLIC` },
+    { sql: `REVOKE ALL ON FUNCTION ${signature(r.schema, n.treeMove, '')} FROM PUBLIC` },
+    { sql: `DROP TRIGGER IF EXISTS ${quoteIdent(n.treeInsert)} ON ${D}` },
+    { sql: `CREATE TRIGGER ${quoteIdent(n.treeInsert)} AFTER INSERT ON ${D} FOR EACH ROW EXECUTE FUNCTION ${signature(r.schema, n.treeInsert, '')}` },
+    { sql: `DROP TRIGGER IF EXISTS ${quoteIdent(n.treeMove)} ON ${D}` },
+    {
+      sql: `CREATE TRIGGER ${quoteIdent(n.treeMove)} BEFORE UPDATE OF ${pc} ON ${D} FOR EACH ROW WHEN (OLD.${pc} IS DISTINCT FROM NEW.${pc}) EXECUTE FUNCTION ${signature(r.schema, n.treeMove, '')}`,
+    },
+  ];
+}
+
+/**
+ * With write grants, the UPDATE policy lets a grantee change a row, but a policy sees only the new
+ * row; this trigger compares it with the old one and keeps to the owner what is the owner's: the
+ * key, the owner column and the container (a move). Names sort it before the closure trigger.
+ */
+function guardStatements(r: Resolved): SqlStatement[] {
+  if (!hasLevels(r) && !(r.container && r.container !== r && hasLevels(r.container))) return [];
+  const n = names(r);
+  const D = qualify(r.schema, r.data.name);
+  const cols = [r.key, r.m.ownerColumn, ...(r.m.parent ? [r.m.parent.column] : [])].map(quoteIdent);
+  const changed = cols.map((c) => `NEW.${c} IS DISTINCT FROM OLD.${c}`).join(' OR ');
+  const body = [
+    '',
+    'BEGIN',
+    `  IF OLD.${quoteIdent(r.m.ownerColumn)} IS DISTINCT FROM session_user::text AND (${changed}) THEN`,
+    `    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege', MESSAGE = ${quoteLiteral(`only the owner of a row of ${r.data.name} moves it or changes its key or owner`)},`,
+    `      HINT = 'a write grant edits the other columns; ask the owner to move the row';`,
+    '  END IF;',
+    '  RETURN NEW;',
+    'END',
+    '',
+  ].join('\n');
+  return [
+    {
+      comment: 'write grantees edit, the owner moves: compare the new row with the old',
+      sql: `CREATE OR REPLACE FUNCTION ${signature(r.schema, n.guard, '')}\n  RETURNS trigger\n  LANGUAGE plpgsql\n  SET search_path = pg_catalog, pg_temp\n  AS ${dollarQuote(body)}`,
+    },
+    { sql: `REVOKE ALL ON FUNCTION ${signature(r.schema, n.guard, '')} FROM PUBLIC` },
+    { sql: `DROP TRIGGER IF EXISTS ${quoteIdent(n.guard)} ON ${D}` },
+    { sql: `CREATE TRIGGER ${quoteIdent(n.guard)} BEFORE UPDATE ON ${D} FOR EACH ROW EXECUTE FUNCTION ${signature(r.schema, n.guard, '')}` },
+  ];
+}
+
 function policies(r: Resolved): SqlStatement[] {
   const n = names(r);
   const D = qualify(r.schema, r.data.name);
@@ -255,11 +442,28 @@ function policies(r: Resolved): SqlStatement[] {
   const own = `${o} = ${SU}`;
   const out: SqlStatement[] = [];
   for (const c of CMDS) out.push({ sql: `DROP POLICY IF EXISTS ${quoteIdent(n.dataPolicy(c))} ON ${D}` });
-  const shared = r.perm ? ` OR (${HELPER_OFF} AND ${quoteIdent(r.key)} IN (SELECT ${signature(r.schema, n.sharedIds, '')}))` : '';
+  const read = grantArms(r, 'read');
+  const write = grantArms(r, 'write');
+  const shared = read.length ? ` OR (${HELPER_OFF} AND (${read.join(' OR ')}))` : '';
+  const container = containerCheck(r);
+  const ownNew = container ? `(${own} AND ${container})` : own;
+  const writers = write.length ? ` OR ${write.join(' OR ')}` : '';
+  // In WITH CHECK the write arms hold only for someone else's row: the user's own rows pass the
+  // owner arm with its container check or not at all (else a write grant on alice's folder would
+  // let bob move his own rows into it).
+  const othersWriters = write.length ? ` OR (${o} <> ${SU} AND (${write.join(' OR ')}))` : '';
   out.push(
-    { comment: `owner${r.perm ? ' and grantees' : ''} see a row`, sql: `CREATE POLICY ${quoteIdent(n.dataPolicy('select'))} ON ${D} AS PERMISSIVE FOR SELECT TO PUBLIC\n  USING (${own}${shared})` },
-    { comment: 'new rows belong to the inserting user', sql: `CREATE POLICY ${quoteIdent(n.dataPolicy('insert'))} ON ${D} AS PERMISSIVE FOR INSERT TO PUBLIC\n  WITH CHECK (${own})` },
-    { comment: 'only the owner updates, and cannot give the row away', sql: `CREATE POLICY ${quoteIdent(n.dataPolicy('update'))} ON ${D} AS PERMISSIVE FOR UPDATE TO PUBLIC\n  USING (${own})\n  WITH CHECK (${own})` },
+    { comment: `owner${read.length ? ` and grantees${r.container && read.length > 1 ? ' (of the row or of its container)' : r.tree ? ' (of the row or of a row above it)' : ''}` : ''} see a row`, sql: `CREATE POLICY ${quoteIdent(n.dataPolicy('select'))} ON ${D} AS PERMISSIVE FOR SELECT TO PUBLIC\n  USING (${own}${shared})` },
+    {
+      comment: `new rows belong to the inserting user${container ? ', and go only into a container of theirs (or none)' : ''}`,
+      sql: `CREATE POLICY ${quoteIdent(n.dataPolicy('insert'))} ON ${D} AS PERMISSIVE FOR INSERT TO PUBLIC\n  WITH CHECK (${ownNew})`,
+    },
+    {
+      comment: write.length
+        ? 'the owner and write grantees update; the owner cannot give the row away or move it into a container not theirs; the guard trigger keeps key, owner and container to the owner'
+        : `only the owner updates, and cannot give the row away${container ? ' or move it into a container not theirs' : ''}`,
+      sql: `CREATE POLICY ${quoteIdent(n.dataPolicy('update'))} ON ${D} AS PERMISSIVE FOR UPDATE TO PUBLIC\n  USING (${own}${writers})\n  WITH CHECK (${ownNew}${othersWriters})`,
+    },
     { comment: 'only the owner deletes', sql: `CREATE POLICY ${quoteIdent(n.dataPolicy('delete'))} ON ${D} AS PERMISSIVE FOR DELETE TO PUBLIC\n  USING (${own})` },
   );
   if (r.perm && r.m.permission) {
@@ -272,9 +476,19 @@ function policies(r: Resolved): SqlStatement[] {
         sql: `CREATE POLICY ${quoteIdent(n.permPolicy('select'))} ON ${P} AS PERMISSIVE FOR SELECT TO PUBLIC\n  USING (${quoteIdent(r.m.permission.granteeColumn)} = ${SU} OR (${HELPER_OFF} AND ${owns}))`,
       },
       { comment: 'only the owner of the row shares it: nobody can grant themself access', sql: `CREATE POLICY ${quoteIdent(n.permPolicy('insert'))} ON ${P} AS PERMISSIVE FOR INSERT TO PUBLIC\n  WITH CHECK (${owns})` },
-      { comment: 'only the owner of the row revokes; there is no UPDATE policy, so grants are never updated', sql: `CREATE POLICY ${quoteIdent(n.permPolicy('delete'))} ON ${P} AS PERMISSIVE FOR DELETE TO PUBLIC\n  USING (${owns})` },
+      {
+        comment: `only the owner of the row revokes${hasLevels(r) ? '' : '; there is no UPDATE policy, so grants are never updated'}`,
+        sql: `CREATE POLICY ${quoteIdent(n.permPolicy('delete'))} ON ${P} AS PERMISSIVE FOR DELETE TO PUBLIC\n  USING (${owns})`,
+      },
     );
+    if (hasLevels(r)) {
+      out.push({
+        comment: 'only the owner of the row changes the level of a grant (the UPDATE privilege covers the level column only)',
+        sql: `CREATE POLICY ${quoteIdent(n.permPolicy('update'))} ON ${P} AS PERMISSIVE FOR UPDATE TO PUBLIC\n  USING (${owns})\n  WITH CHECK (${owns})`,
+      });
+    }
   }
+  if (sharedArgs(r) !== '') out.push({ comment: 'the helper of the previous version (no level argument), if any', sql: `DROP FUNCTION IF EXISTS ${signature(r.schema, n.sharedIds, '')}` });
   return out;
 }
 
@@ -294,6 +508,9 @@ function tableSettings(r: Resolved): SqlStatement[] {
   out.push({ sql: `GRANT USAGE ON SCHEMA ${quoteIdent(r.schema)} TO ${g}` });
   t(r.data.name, 'SELECT, INSERT, UPDATE, DELETE', 'application users reach the table through the group role only; the policies decide which rows');
   if (r.perm) t(r.perm.name, 'SELECT, INSERT, DELETE', 'no UPDATE on grants: share and revoke are INSERT and DELETE');
+  if (r.perm && r.m.permission?.levelColumn) {
+    out.push({ comment: 'a grant changes its level only: grantee and row stay', sql: `GRANT UPDATE (${quoteIdent(r.m.permission.levelColumn)}) ON TABLE ${qualify(r.schema, r.perm.name)} TO ${g}` });
+  }
   return out;
 }
 
@@ -351,9 +568,17 @@ function revertBlock(r: Resolved): SqlStatement {
 function dropAll(r: Resolved): SqlStatement[] {
   const n = names(r);
   const out: SqlStatement[] = [];
-  for (const c of CMDS) out.push({ sql: `DROP POLICY IF EXISTS ${quoteIdent(n.dataPolicy(c))} ON ${qualify(r.schema, r.data.name)}` });
+  const D = qualify(r.schema, r.data.name);
+  for (const c of CMDS) out.push({ sql: `DROP POLICY IF EXISTS ${quoteIdent(n.dataPolicy(c))} ON ${D}` });
   if (r.perm) for (const c of CMDS) out.push({ sql: `DROP POLICY IF EXISTS ${quoteIdent(n.permPolicy(c))} ON ${qualify(r.schema, r.perm.name)}` });
+  const triggers = [...(guardStatements(r).length ? [n.guard] : []), ...(r.tree ? [n.treeInsert, n.treeMove] : [])];
+  for (const t of triggers) {
+    out.push({ sql: `DROP TRIGGER IF EXISTS ${quoteIdent(t)} ON ${D}` });
+    out.push({ sql: `DROP FUNCTION IF EXISTS ${signature(r.schema, t, '')}` });
+  }
+  if (r.tree) out.push({ comment: 'the closure goes with the tree policies', sql: `DROP TABLE IF EXISTS ${qualify(r.schema, n.tree)}` });
   out.push({ comment: 'the helpers go last: the policies depend on them', sql: `DROP FUNCTION IF EXISTS ${signature(r.schema, n.sharedIds, '')}` });
+  if (sharedArgs(r) !== '') out.push({ sql: `DROP FUNCTION IF EXISTS ${signature(r.schema, n.sharedIds, sharedArgs(r))}` });
   out.push({ sql: `DROP FUNCTION IF EXISTS ${signature(r.schema, n.isOwner, r.keyType)}` });
   return out;
 }
@@ -365,11 +590,12 @@ function dropAll(r: Resolved): SqlStatement[] {
  */
 export function planPolicies(mapping: RlsMapping, model: DatabaseModel): PolicyPlan {
   const warnings = assertValidMapping(mapping, model);
-  const resolved = mapping.tables.map((m) => resolve(mapping, model, m));
+  const done = new Map<string, Resolved>();
+  const resolved = containersFirst(mapping.tables).map((m) => resolve(mapping, model, m, done));
   const up: SqlStatement[] = [];
   const down: SqlStatement[] = [];
   for (const r of resolved) {
-    up.push(...helperFunctions(r), recordStateBlock(r), ...policies(r), ...tableSettings(r));
+    up.push(...helperFunctions(r), recordStateBlock(r), ...treeStatements(r), ...guardStatements(r), ...policies(r), ...tableSettings(r));
   }
   for (const r of [...resolved].reverse()) down.push(revertBlock(r), ...dropAll(r));
   const planNames: GeneratedNames[] = resolved.map((r) => {
@@ -379,10 +605,12 @@ export function planPolicies(mapping: RlsMapping, model: DatabaseModel): PolicyP
       permissionTable: r.perm?.name ?? null,
       policies: {
         [r.data.name]: CMDS.map(n.dataPolicy),
-        ...(r.perm ? { [r.perm.name]: ['select', 'insert', 'delete'].map(n.permPolicy) } : {}),
+        ...(r.perm ? { [r.perm.name]: (hasLevels(r) ? ['select', 'insert', 'delete', 'update'] : ['select', 'insert', 'delete']).map(n.permPolicy) } : {}),
       },
-      functions: r.perm ? [n.isOwner, n.sharedIds] : [n.isOwner],
+      functions: [n.isOwner, ...(r.perm ? [n.sharedIds] : []), ...(r.tree ? [n.treeInsert, n.treeMove] : []), ...(guardStatements(r).length ? [n.guard] : [])],
       indexes: r.perm ? [n.ownerIdx, n.granteeIdx, n.fkIdx] : [n.ownerIdx],
+      triggers: [...(guardStatements(r).length ? [n.guard] : []), ...(r.tree ? [n.treeInsert, n.treeMove] : [])],
+      closureTable: r.tree ? n.tree : null,
     };
   });
   return { mapping, up, down, warnings: warnings.filter((w) => w.severity === 'warning'), names: planNames };

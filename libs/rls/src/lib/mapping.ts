@@ -12,6 +12,27 @@ export interface PermissionMapping {
   table: string;
   fkColumn: string;
   granteeColumn: string;
+  /**
+   * String column holding the grant's access level: `'write'` lets the grantee update the row
+   * (never delete it, move it, give it away or change its grants); any other value (`'read'`) only
+   * reads. Omit when every grant reads.
+   */
+  levelColumn?: string;
+}
+
+/**
+ * The container of a data table's rows: a grant on a container row extends to every row inside it
+ * (and, when the container is a tree, to everything below it). New rows may only be put into a
+ * container the inserting user owns.
+ */
+export interface ParentMapping {
+  /** Column of this table referencing the container row's primary key (`NULL`: at the top). */
+  column: string;
+  /**
+   * The container table: this table itself (a tree, like folders in folders) or another mapped
+   * data table (files in folders), which may itself be a tree but not inherit from a third table.
+   */
+  table: string;
 }
 
 /** One data table. */
@@ -21,6 +42,8 @@ export interface TableMapping {
   ownerColumn: string;
   /** Omit for owner-only tables. */
   permission?: PermissionMapping;
+  /** Omit when rows are not inside other rows. */
+  parent?: ParentMapping;
 }
 
 /** What to protect, in which schema, for which group of application users. */
@@ -64,17 +87,24 @@ export function parseMapping(input: unknown): RlsMapping {
   const tables = input.tables.map((t: unknown, i: number): TableMapping => {
     const p = `tables[${i}]`;
     if (!isObj(t)) throw new RlsUsageError('ERR_RLS_BAD_MAPPING', `${p} must be an object`);
-    noExtraKeys(t, ['table', 'ownerColumn', 'permission'], p);
+    noExtraKeys(t, ['table', 'ownerColumn', 'permission', 'parent'], p);
     const out: TableMapping = { table: str(t.table, `${p}.table`), ownerColumn: str(t.ownerColumn, `${p}.ownerColumn`) };
     if (t.permission !== undefined && t.permission !== null) {
       const pm = t.permission;
       if (!isObj(pm)) throw new RlsUsageError('ERR_RLS_BAD_MAPPING', `${p}.permission must be an object`);
-      noExtraKeys(pm, ['table', 'fkColumn', 'granteeColumn'], `${p}.permission`);
+      noExtraKeys(pm, ['table', 'fkColumn', 'granteeColumn', 'levelColumn'], `${p}.permission`);
       out.permission = {
         table: str(pm.table, `${p}.permission.table`),
         fkColumn: str(pm.fkColumn, `${p}.permission.fkColumn`),
         granteeColumn: str(pm.granteeColumn, `${p}.permission.granteeColumn`),
       };
+      if (pm.levelColumn !== undefined && pm.levelColumn !== null) out.permission.levelColumn = str(pm.levelColumn, `${p}.permission.levelColumn`);
+    }
+    if (t.parent !== undefined && t.parent !== null) {
+      const pa = t.parent;
+      if (!isObj(pa)) throw new RlsUsageError('ERR_RLS_BAD_MAPPING', `${p}.parent must be an object`);
+      noExtraKeys(pa, ['column', 'table'], `${p}.parent`);
+      out.parent = { column: str(pa.column, `${p}.parent.column`), table: str(pa.table, `${p}.parent.table`) };
     }
     return out;
   });
@@ -83,6 +113,15 @@ export function parseMapping(input: unknown): RlsMapping {
 
 /** The names our generator gives its policies, so pre-existing ones can be told apart. */
 export const OWN_POLICY_SUFFIXES = ['rls_select', 'rls_insert', 'rls_update', 'rls_delete'];
+
+/**
+ * The mapping's tables with every container before the tables inside it, so that the helpers a
+ * policy calls exist when the policy is created.
+ */
+export function containersFirst(tables: TableMapping[]): TableMapping[] {
+  const isContainer = (t: TableMapping) => tables.some((o) => o !== t && o.parent?.table === t.table && o.table !== t.table);
+  return [...tables.filter(isContainer), ...tables.filter((t) => !isContainer(t))];
+}
 
 /**
  * Check a mapping against an introspected schema: every table and column must exist (exact,
@@ -126,6 +165,27 @@ export function validateMapping(mapping: RlsMapping, model: DatabaseModel): Mapp
     }
   };
 
+  const parentIssues = (m: TableMapping, p: string, data: TableModel) => {
+    const pa = m.parent as ParentMapping;
+    const path = `${p}.parent`;
+    const container = mapping.tables.find((t) => t.table === pa.table);
+    const containerModel = byName.get(pa.table);
+    if (!container || !containerModel) {
+      err('PARENT_NOT_MAPPED', `${path}.table`, `container table "${pa.table}" must be one of the mapped data tables (its owner decides who may put rows in it)`);
+      return;
+    }
+    if (container !== m && container.parent && container.parent.table !== container.table) {
+      err('PARENT_CHAIN', `${path}.table`, `container "${pa.table}" itself inherits from "${container.parent.table}"; a container may be a tree (parent in itself) but not inherit from a third table`);
+    }
+    const col = column(data, pa.column, `${path}.column`, false);
+    if (col && containerModel.primaryKey.length === 1) {
+      const ok = data.foreignKeys.some(
+        (fk) => fk.refSchema === model.schema && fk.refTable === containerModel.name && fk.columns.length === 1 && fk.columns[0] === col.name && fk.refColumns[0] === containerModel.primaryKey[0],
+      );
+      if (!ok) err('NO_FOREIGN_KEY', `${path}.column`, `no foreign key from "${data.name}"."${col.name}" to "${containerModel.name}"."${containerModel.primaryKey[0]}"; add one (REFERENCES ... ON DELETE CASCADE)`);
+    }
+  };
+
   mapping.tables.forEach((m, i) => {
     const p = `tables[${i}]`;
     const data = byName.get(m.table);
@@ -138,6 +198,7 @@ export function validateMapping(mapping: RlsMapping, model: DatabaseModel): Mapp
     else if (data.primaryKey.length > 1) err('COMPOSITE_PRIMARY_KEY', `${p}.table`, `table "${m.table}" has a composite primary key (${data.primaryKey.join(', ')}); only one-column keys are supported`);
     column(data, m.ownerColumn, `${p}.ownerColumn`, true);
     foreignPolicies(data, `${p}.table`);
+    if (m.parent) parentIssues(m, p, data);
     if (!m.permission) return;
     const pp = `${p}.permission`;
     use(m.permission.table, `${pp}.table`);
@@ -148,6 +209,7 @@ export function validateMapping(mapping: RlsMapping, model: DatabaseModel): Mapp
     }
     const fkCol = column(perm, m.permission.fkColumn, `${pp}.fkColumn`, false);
     column(perm, m.permission.granteeColumn, `${pp}.granteeColumn`, true);
+    if (m.permission.levelColumn !== undefined) column(perm, m.permission.levelColumn, `${pp}.levelColumn`, true);
     if (fkCol && data.primaryKey.length === 1) {
       const ok = perm.foreignKeys.some(
         (fk) => fk.refSchema === model.schema && fk.refTable === data.name && fk.columns.length === 1 && fk.columns[0] === fkCol.name && fk.refColumns[0] === data.primaryKey[0],
@@ -171,16 +233,27 @@ export function assertValidMapping(mapping: RlsMapping, model: DatabaseModel): M
 }
 
 /**
- * The default mapping for the file browser's schema (libs/api/db migration 1763800000000):
- * `directories` shared through `directory_permissions`, `files` through `file_permissions`.
- * A directory grant does not extend to the files in it: the generator is generic (one permission
- * table per data table); share files individually, or see the report on inheritance.
+ * The default mapping for the file browser's schema (libs/api/db migrations 1763800000000 and
+ * 1763800002000): `directories` shared through `directory_permissions`, `files` through
+ * `file_permissions`, each grant `read` or `write` (column `level`). Folders are a tree
+ * (`parent_id`) and files live in folders (`directory_id`): sharing a folder shares everything
+ * below it, and only the owner of a folder puts things into it.
  */
 export const fileBrowserMapping: RlsMapping = {
   schema: 'public',
   groupRole: DEFAULT_GROUP_ROLE,
   tables: [
-    { table: 'directories', ownerColumn: 'owner', permission: { table: 'directory_permissions', fkColumn: 'directory_id', granteeColumn: 'grantee' } },
-    { table: 'files', ownerColumn: 'owner', permission: { table: 'file_permissions', fkColumn: 'file_id', granteeColumn: 'grantee' } },
+    {
+      table: 'directories',
+      ownerColumn: 'owner',
+      permission: { table: 'directory_permissions', fkColumn: 'directory_id', granteeColumn: 'grantee', levelColumn: 'level' },
+      parent: { column: 'parent_id', table: 'directories' },
+    },
+    {
+      table: 'files',
+      ownerColumn: 'owner',
+      permission: { table: 'file_permissions', fkColumn: 'file_id', granteeColumn: 'grantee', levelColumn: 'level' },
+      parent: { column: 'directory_id', table: 'directories' },
+    },
   ],
 };

@@ -104,10 +104,12 @@ describe(`generated RLS policies on the real realm (schema ${S})`, () => {
       CREATE TABLE ${q('directory_permissions')} (
         directory_id uuid NOT NULL REFERENCES ${q('directories')}(id) ON DELETE CASCADE,
         grantee text NOT NULL,
+        level text NOT NULL DEFAULT 'read',
         PRIMARY KEY (directory_id, grantee));
       CREATE TABLE ${q('file_permissions')} (
         file_id uuid NOT NULL REFERENCES ${q('files')}(id) ON DELETE CASCADE,
         grantee text NOT NULL,
+        level text NOT NULL DEFAULT 'read',
         PRIMARY KEY (file_id, grantee));
       CREATE TABLE ${q(WEIRD)} (
         "i""d" integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -144,7 +146,7 @@ describe(`generated RLS policies on the real realm (schema ${S})`, () => {
     expect(dirs).toMatchObject({ primaryKey: ['id'], ownerCandidates: ['name', 'owner'], rls: { enabled: true, forced: false }, policies: [], owner: 'dbadmin' });
     expect(dirs?.permissionCandidates).toEqual(
       expect.arrayContaining([
-        { table: 'directory_permissions', fkColumn: 'directory_id', granteeCandidates: ['grantee'] },
+        { table: 'directory_permissions', fkColumn: 'directory_id', granteeCandidates: ['grantee', 'level'] },
         // the paper's heuristic also offers files (FK directory_id, text columns): a candidate, not a choice
         { table: 'files', fkColumn: 'directory_id', granteeCandidates: ['name', 'owner', 'content'] },
       ]),
@@ -177,7 +179,8 @@ describe(`generated RLS policies on the real realm (schema ${S})`, () => {
     for (const t of TABLES) expect(model.tables.find((x) => x.name === t)?.rls).toEqual({ enabled: true, forced: true });
     const files = model.tables.find((t) => t.name === 'files');
     expect(files?.policies.map((p) => `${p.name}:${p.command}`).sort()).toEqual(['files_rls_delete:DELETE', 'files_rls_insert:INSERT', 'files_rls_select:SELECT', 'files_rls_update:UPDATE']);
-    expect(model.tables.find((t) => t.name === 'file_permissions')?.policies.map((p) => p.command).sort()).toEqual(['DELETE', 'INSERT', 'SELECT']);
+    expect(model.tables.find((t) => t.name === 'file_permissions')?.policies.map((p) => p.command).sort()).toEqual(['DELETE', 'INSERT', 'SELECT', 'UPDATE']);
+    expect(model.tables.find((t) => t.name === WEIRD_GRANTS)?.policies.map((p) => p.command).sort()).toEqual(['DELETE', 'INSERT', 'SELECT']);
   });
 
   it('is idempotent: a second apply changes nothing', async () => {
@@ -257,7 +260,7 @@ describe(`generated RLS policies on the real realm (schema ${S})`, () => {
     await as('dbadmin').query('ANALYZE directory_permissions');
     try {
       await as('bob').query('BEGIN');
-      const shared = await rows('bob', `SELECT * FROM ${quoteIdent(S)}.directories_rls_shared_ids()`);
+      const shared = await rows('bob', `SELECT * FROM ${quoteIdent(S)}.directories_rls_shared_ids('read')`);
       // Rows this transaction read from the table, by sequential scans and through indexes.
       const [stats] = await rows('bob', `SELECT seq_tup_read + coalesce(idx_tup_fetch, 0) AS n FROM pg_stat_xact_user_tables WHERE relid = $1::regclass`, [`${S}.directory_permissions`]);
       await as('bob').query('COMMIT');
@@ -279,6 +282,177 @@ describe(`generated RLS policies on the real realm (schema ${S})`, () => {
       await as('bob').query('RESET forwardable.rls_helper');
     }
     expect(await names('bob', 'directories')).toEqual(['A1', 'B1', 'C1']);
+  });
+
+  /** alice's tree for one test: T (top) > T/sub > T/sub/deep, a file in each; removed at the end. */
+  async function aliceTree(tag: string): Promise<Record<'top' | 'sub' | 'deep' | 'fTop' | 'fSub' | 'fDeep', string>> {
+    const dir = async (name: string, parent: string | null) => (await rows('alice', 'INSERT INTO directories (name, parent_id) VALUES ($1, $2) RETURNING id', [name, parent]))[0].id as string;
+    const file = async (name: string, d: string) => (await rows('alice', 'INSERT INTO files (name, directory_id, content) VALUES ($1, $2, $3) RETURNING id', [name, d, `${name} content`]))[0].id as string;
+    const top = await dir(`${tag}`, null);
+    const sub = await dir(`${tag}/sub`, top);
+    const deep = await dir(`${tag}/deep`, sub);
+    return { top, sub, deep, fTop: await file(`${tag}.f0`, top), fSub: await file(`${tag}.f1`, sub), fDeep: await file(`${tag}.f2`, deep) };
+  }
+  const visible = async (w: Who, table: string, prefix: string) => (await rows(w, `SELECT name FROM ${q(table)} WHERE name LIKE $1 ORDER BY name`, [`${prefix}%`])).map((r) => r.name as string);
+
+  it('a folder grant reaches everything below it (sub-folders and their files); a stranger sees none of it', async () => {
+    const t = await aliceTree('T1');
+    try {
+      expect(await visible('bob', 'directories', 'T1')).toEqual([]);
+      await rows('alice', 'INSERT INTO directory_permissions (directory_id, grantee) VALUES ($1, $2)', [t.top, 'bob']);
+      expect(await visible('bob', 'directories', 'T1')).toEqual(['T1', 'T1/deep', 'T1/sub']);
+      expect(await visible('bob', 'files', 'T1')).toEqual(['T1.f0', 'T1.f1', 'T1.f2']);
+      expect(await visible('carol', 'directories', 'T1')).toEqual([]);
+      expect(await visible('carol', 'files', 'T1')).toEqual([]);
+      // a grant lower down reaches only below it
+      await rows('alice', 'INSERT INTO directory_permissions (directory_id, grantee) VALUES ($1, $2)', [t.sub, 'carol']);
+      expect(await visible('carol', 'directories', 'T1')).toEqual(['T1/deep', 'T1/sub']);
+      expect(await visible('carol', 'files', 'T1')).toEqual(['T1.f1', 'T1.f2']);
+      // revoking the top grant ends bob's access to everything below at once
+      expect((await as('alice').query('DELETE FROM directory_permissions WHERE directory_id = $1', [t.top])).rowCount).toBe(1);
+      expect(await visible('bob', 'directories', 'T1')).toEqual([]);
+      expect(await visible('bob', 'files', 'T1')).toEqual([]);
+    } finally {
+      await as('alice').query('DELETE FROM directories WHERE id = $1', [t.top]);
+    }
+  });
+
+  it('moving an item out of a shared folder ends the inherited access; a new item inside a shared folder is shared at once', async () => {
+    const t = await aliceTree('T2');
+    try {
+      await rows('alice', 'INSERT INTO directory_permissions (directory_id, grantee) VALUES ($1, $2)', [t.top, 'bob']);
+      expect(await visible('bob', 'files', 'T2')).toEqual(['T2.f0', 'T2.f1', 'T2.f2']);
+      // the sub-tree moves to the top: bob loses the folder, the folder below it and their files
+      expect((await as('alice').query('UPDATE directories SET parent_id = NULL WHERE id = $1', [t.sub])).rowCount).toBe(1);
+      expect(await visible('bob', 'directories', 'T2')).toEqual(['T2']);
+      expect(await visible('bob', 'files', 'T2')).toEqual(['T2.f0']);
+      // a file moves out to the top
+      await as('alice').query('UPDATE files SET directory_id = NULL WHERE id = $1', [t.fTop]);
+      expect(await visible('bob', 'files', 'T2')).toEqual([]);
+      // and back in: the closure follows moves both ways
+      await as('alice').query('UPDATE directories SET parent_id = $2 WHERE id = $1', [t.sub, t.top]);
+      expect(await visible('bob', 'files', 'T2')).toEqual(['T2.f1', 'T2.f2']);
+      await rows('alice', 'INSERT INTO directories (name, parent_id) VALUES ($1, $2)', ['T2/new', t.deep]);
+      expect(await visible('bob', 'directories', 'T2')).toEqual(['T2', 'T2/deep', 'T2/new', 'T2/sub']);
+    } finally {
+      await as('alice').query('DELETE FROM files WHERE id = $1', [t.fTop]);
+      await as('alice').query('DELETE FROM directories WHERE id = ANY($1)', [[t.top, t.sub]]);
+    }
+  });
+
+  it("container check: with SQL on his own connection bob cannot put rows into alice's folder, even one shared with him for writing", async () => {
+    const t = await aliceTree('T3');
+    try {
+      await rows('alice', "INSERT INTO directory_permissions (directory_id, grantee, level) VALUES ($1, 'bob', 'write')", [t.top]);
+      await expect(as('bob').query("INSERT INTO files (name, directory_id) VALUES ('planted', $1)", [t.sub])).rejects.toMatchObject({ code: '42501', message: expect.stringMatching(/row-level security/) });
+      await expect(as('bob').query("INSERT INTO directories (name, parent_id) VALUES ('planted', $1)", [t.top])).rejects.toMatchObject({ code: '42501' });
+      // nor move his own rows in
+      const [mine] = await rows('bob', "INSERT INTO files (name) VALUES ('T3.bob') RETURNING id");
+      try {
+        await expect(as('bob').query('UPDATE files SET directory_id = $2 WHERE id = $1', [mine.id, t.top])).rejects.toMatchObject({ code: '42501' });
+      } finally {
+        await as('bob').query('DELETE FROM files WHERE id = $1', [mine.id]);
+      }
+      expect(await visible('alice', 'files', 'T3')).toEqual(['T3.f0', 'T3.f1', 'T3.f2']);
+    } finally {
+      await as('alice').query('DELETE FROM directories WHERE id = $1', [t.top]);
+    }
+  });
+
+  it('refuses a folder cycle: into itself or below itself, even by the owner', async () => {
+    const t = await aliceTree('T4');
+    try {
+      await expect(as('alice').query('UPDATE directories SET parent_id = $2 WHERE id = $1', [t.top, t.deep])).rejects.toMatchObject({ code: '23514', message: expect.stringMatching(/cannot be moved into itself or below itself/) });
+      await expect(as('alice').query('UPDATE directories SET parent_id = id WHERE id = $1', [t.sub])).rejects.toMatchObject({ code: '23514' });
+      // bob's own folders: the same rule on his own connection
+      const [a] = await rows('bob', "INSERT INTO directories (name) VALUES ('T4.b1') RETURNING id");
+      const [b] = await rows('bob', "INSERT INTO directories (name, parent_id) VALUES ('T4.b2', $1) RETURNING id", [a.id]);
+      try {
+        await expect(as('bob').query('UPDATE directories SET parent_id = $2 WHERE id = $1', [a.id, b.id])).rejects.toMatchObject({ code: '23514' });
+      } finally {
+        await as('bob').query('DELETE FROM directories WHERE id = $1', [a.id]);
+      }
+      expect((await rows('alice', 'SELECT parent_id FROM directories WHERE id = $1', [t.top]))[0].parent_id).toBeNull();
+    } finally {
+      await as('alice').query('DELETE FROM directories WHERE id = $1', [t.top]);
+    }
+  });
+
+  it('write grants: edit content and rename, inherited too; never delete, move, give away, re-share or change grants', async () => {
+    const t = await aliceTree('T5');
+    try {
+      await rows('alice', "INSERT INTO directory_permissions (directory_id, grantee, level) VALUES ($1, 'carol', 'write')", [t.sub]);
+      await rows('alice', "INSERT INTO directory_permissions (directory_id, grantee, level) VALUES ($1, 'bob', 'read')", [t.top]);
+      // carol writes below her grant: a file's content, a folder's name
+      expect((await as('carol').query("UPDATE files SET content = 'edited by carol' WHERE id = $1", [t.fDeep])).rowCount).toBe(1);
+      expect((await as('carol').query("UPDATE files SET name = 'T5.f2-renamed' WHERE id = $1", [t.fDeep])).rowCount).toBe(1);
+      expect((await as('carol').query("UPDATE directories SET name = 'T5/deep-renamed' WHERE id = $1", [t.deep])).rowCount).toBe(1);
+      expect((await rows('alice', 'SELECT name, content, owner FROM files WHERE id = $1', [t.fDeep]))[0]).toEqual({ name: 'T5.f2-renamed', content: 'edited by carol', owner: 'alice' });
+      // ... but not above it, and a read grantee nowhere
+      expect((await as('carol').query("UPDATE files SET content = 'x' WHERE id = $1", [t.fTop])).rowCount).toBe(0);
+      expect((await as('bob').query("UPDATE files SET content = 'x' WHERE id = ANY($1)", [[t.fTop, t.fSub, t.fDeep]])).rowCount).toBe(0);
+      // never delete
+      expect((await as('carol').query('DELETE FROM files WHERE id = $1', [t.fSub])).rowCount).toBe(0);
+      expect((await as('carol').query('DELETE FROM directories WHERE id = $1', [t.deep])).rowCount).toBe(0);
+      // never move, give away or re-key (the guard trigger)
+      await expect(as('carol').query('UPDATE files SET directory_id = NULL WHERE id = $1', [t.fSub])).rejects.toMatchObject({ code: '42501', message: expect.stringMatching(/only the owner/) });
+      await expect(as('carol').query('UPDATE directories SET parent_id = $2 WHERE id = $1', [t.deep, t.sub])).resolves.toMatchObject({ rowCount: 1 }); // unchanged parent: no move
+      await expect(as('carol').query('UPDATE directories SET parent_id = NULL WHERE id = $1', [t.deep])).rejects.toMatchObject({ code: '42501' });
+      await expect(as('carol').query("UPDATE files SET owner = 'carol' WHERE id = $1", [t.fSub])).rejects.toMatchObject({ code: '42501' });
+      await expect(as('carol').query('UPDATE files SET id = gen_random_uuid() WHERE id = $1', [t.fSub])).rejects.toMatchObject({ code: '42501' });
+      // never re-share, never raise her own or anyone's level
+      await expect(as('carol').query("INSERT INTO file_permissions (file_id, grantee, level) VALUES ($1, 'bob', 'write')", [t.fSub])).rejects.toMatchObject({ code: '42501' });
+      await expect(as('carol').query("INSERT INTO directory_permissions (directory_id, grantee) VALUES ($1, 'bob')", [t.deep])).rejects.toMatchObject({ code: '42501' });
+      expect((await as('bob').query("UPDATE directory_permissions SET level = 'write' WHERE directory_id = $1", [t.top])).rowCount).toBe(0);
+      await expect(as('carol').query("UPDATE directory_permissions SET grantee = 'bob' WHERE directory_id = $1", [t.sub])).rejects.toMatchObject({ code: '42501' });
+      // the owner changes a level; bob can write from then on
+      expect((await as('alice').query("UPDATE directory_permissions SET level = 'write' WHERE directory_id = $1 AND grantee = 'bob'", [t.top])).rowCount).toBe(1);
+      expect((await as('bob').query("UPDATE files SET content = 'bob now writes' WHERE id = $1", [t.fTop])).rowCount).toBe(1);
+      // a direct write grant on one file
+      const [own] = await rows('alice', "INSERT INTO files (name, content) VALUES ('T5.single', 'one') RETURNING id");
+      try {
+        await rows('alice', "INSERT INTO file_permissions (file_id, grantee, level) VALUES ($1, 'carol', 'write')", [own.id]);
+        expect((await as('carol').query("UPDATE files SET content = 'two' WHERE id = $1", [own.id])).rowCount).toBe(1);
+        expect((await as('carol').query('DELETE FROM files WHERE id = $1', [own.id])).rowCount).toBe(0);
+      } finally {
+        await as('alice').query('DELETE FROM files WHERE id = $1', [own.id]);
+      }
+    } finally {
+      await as('alice').query('DELETE FROM directories WHERE id = $1', [t.top]);
+    }
+  });
+
+  it('inherited grants are found through indexes too: the closure and the grants, not a scan of everyone\'s', async () => {
+    // 2,000 folders of dbadmin in a chain of 20 levels, each shared with someone else; bob's
+    // question must not read them
+    await as('dbadmin').query(`
+      DO $$ DECLARE p uuid; BEGIN
+        FOR i IN 1..100 LOOP
+          p := NULL;
+          FOR j IN 1..20 LOOP
+            INSERT INTO directories (name, parent_id) VALUES ('X' || i || '-' || j, p) RETURNING id INTO p;
+            INSERT INTO directory_permissions (directory_id, grantee) VALUES (p, 'g' || i);
+          END LOOP;
+        END LOOP;
+      END $$`);
+    await as('dbadmin').query(`ANALYZE directory_permissions; ANALYZE directories_rls_tree`);
+    const t = await aliceTree('T6');
+    try {
+      await rows('alice', 'INSERT INTO directory_permissions (directory_id, grantee) VALUES ($1, $2)', [t.top, 'bob']);
+      await as('bob').query('BEGIN');
+      const shared = await rows('bob', `SELECT * FROM ${quoteIdent(S)}.directories_rls_shared_ids('read')`);
+      const stats = await rows('bob', `SELECT relname, seq_tup_read + coalesce(idx_tup_fetch, 0) AS n FROM pg_stat_xact_user_tables WHERE relid = ANY($1::regclass[])`, [
+        [`${S}.directory_permissions`, `${S}.directories_rls_tree`],
+      ]);
+      await as('bob').query('COMMIT');
+      expect(shared.map((r) => Object.values(r)[0])).toEqual(expect.arrayContaining([t.top, t.sub, t.deep]));
+      expect(stats.map((r) => r.relname).sort()).toEqual(['directories_rls_tree', 'directory_permissions']);
+      for (const r of stats) expect(Number(r.n)).toBeLessThan(100);
+    } finally {
+      await as('bob').query('ROLLBACK').catch(() => undefined);
+      await as('alice').query('DELETE FROM directories WHERE id = $1', [t.top]);
+      await as('dbadmin').query(`DELETE FROM directories WHERE name LIKE 'X%'`);
+    }
   });
 
   it('UPDATE on data tables: only the owner, and the owner cannot give a row away', async () => {

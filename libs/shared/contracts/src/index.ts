@@ -108,12 +108,19 @@ export interface ApiError {
 
 // ---------------------------------------------------------------- files
 
+/** A grant's level: `read`, or `write` (edit content and rename; never delete, move, re-share or change grants). */
+export type AccessLevel = 'read' | 'write';
+/** What the signed-in user may do with an item: own it (everything), or hold a read or write grant (direct or through a folder above). */
+export type Access = 'owner' | AccessLevel;
+
 /** A folder as the user sees it. */
 export interface DirectoryDto {
   id: string;
   parentId: string | null;
   name: string;
   owner: string;
+  /** The user's access, as PostgreSQL's policies grant it. */
+  access: Access;
   createdAt: string;
   updatedAt: string;
 }
@@ -126,7 +133,9 @@ export interface FileSummaryDto {
   owner: string;
   size: number;
   updatedAt: string;
-  /** True when the user owns it (only owners edit, delete and share). */
+  /** The user's access, as PostgreSQL's policies grant it. */
+  access: Access;
+  /** True when the user may change content and name (owner or write grant); only owners delete, move and share. */
   canEdit: boolean;
 }
 
@@ -165,27 +174,58 @@ export interface CreateFileRequest {
   content?: string;
 }
 
-/** `PATCH /api/files/:id` */
+/** `PATCH /api/files/:id`: content and name (owner or write grant); `directoryId` moves it (owner, into an own folder or `null`: the top). */
 export interface UpdateFileRequest {
   content?: string;
   name?: string;
+  directoryId?: string | null;
 }
 
-/** A grant of read access. */
+/** `PATCH /api/directories/:id`: `name` renames (owner or write grant); `parentId` moves (owner, never into itself or below itself). */
+export interface UpdateDirectoryRequest {
+  name?: string;
+  parentId?: string | null;
+}
+
+/** A grant, on the item itself or inherited from a folder above it. */
 export interface PermissionDto {
   grantee: string;
+  level: AccessLevel;
   grantedAt: string;
+  /** The folder the grant is on when it is inherited; absent for a grant on the item itself. */
+  inheritedFrom?: { id: string; name: string };
 }
 
-/** `POST /api/files/:id/permissions` and `POST /api/directories/:id/permissions` */
+/** `POST /api/files/:id/permissions` and `POST /api/directories/:id/permissions`: grant, or change the level of a grant. */
 export interface GrantRequest {
   grantee: string;
+  /** Default `read`. */
+  level?: AccessLevel;
 }
 
 /** `GET /api/search?q=`: files whose name or contents match. */
 export interface SearchResponse {
   query: string;
   files: FileSummaryDto[];
+}
+
+// ---------------------------------------------------------------- run SQL as yourself
+
+/** `POST /api/sql`: one query, run on the user's own connection in a read-only transaction. */
+export interface SqlRequest {
+  sql: string;
+}
+
+/** `POST /api/sql` answer: what PostgreSQL returned to the user's own role, capped. */
+export interface SqlResponse {
+  /** The role the query ran as (`session_user`). */
+  user: string;
+  columns: string[];
+  /** Values as text (`null` for SQL NULL); long values cut at `limits.cellChars`. */
+  rows: (string | null)[][];
+  /** More rows than `limits.rows` existed; only the first ones are here. */
+  truncated: boolean;
+  limits: { rows: number; timeoutMs: number; cellChars: number };
 }
 
 // ---------------------------------------------------------------- setup wizard (RLS)
@@ -211,6 +251,8 @@ export interface RlsModel {
   primaryKey: string[];
   ownerCandidates: string[];
   permissionCandidates: RlsPermissionCandidate[];
+  /** Columns with a foreign key to a table's one-column key: candidates for the container (a folder) of the rows. */
+  parentCandidates: { column: string; table: string }[];
   rls: { enabled: boolean; forced: boolean };
   policies: string[];
 }
@@ -220,11 +262,14 @@ export interface RlsModelsResponse {
   tables: RlsModel[];
 }
 
-/** The admin's choice for one data table. */
+/** The admin's choice for one data table (the shape of libs/rls's `TableMapping`). */
 export interface RlsTableMapping {
   table: string;
   ownerColumn: string;
-  permission?: { table: string; fkColumn: string; granteeColumn: string };
+  /** `levelColumn`: a string column holding `read` or `write` per grant. */
+  permission?: { table: string; fkColumn: string; granteeColumn: string; levelColumn?: string };
+  /** The container of the rows (a folder): its grants reach the rows inside it; new rows only go into the user's own. */
+  parent?: { column: string; table: string };
 }
 
 /** `POST /api/rls/preview` and `POST /api/rls/apply` */

@@ -11,3 +11,4 @@ export { FilesPage } from './lib/files-page/files-page';
 export { FileView } from './lib/file-view/file-view';
 export { PermissionsDialog } from './lib/permissions/permissions-dialog';
 export { SearchPage } from './lib/search/search-page';
+export { SqlPage } from './lib/sql/sql-page';

@@ -1,5 +1,6 @@
 import { Transform } from 'class-transformer';
-import { IsInt, IsOptional, IsString, IsUUID, Length, Matches, Max, MaxLength, Min, ValidateIf } from 'class-validator';
+import { IsIn, IsInt, IsOptional, IsString, IsUUID, Length, Matches, Max, MaxLength, Min, ValidateIf } from 'class-validator';
+import type { AccessLevel } from '@forwardable/shared/contracts';
 
 /** A name for a file or folder: no slash, no NUL, 1-255 characters. */
 const NAME = /^[^/\0]+$/;
@@ -20,16 +21,30 @@ export class CreateFileDto {
 export class UpdateFileDto {
   @IsOptional() @IsString() @Length(1, 255) @Matches(NAME, { message: 'name must not contain / or NUL' }) name?: string;
   @IsOptional() @IsString() @MaxLength(1_000_000) content?: string;
+  /** `null` moves the file to the top level; absent leaves it where it is. */
+  @IsOptional() @IsUUID() directoryId?: string | null;
+}
+
+export class UpdateDirectoryDto {
+  @IsOptional() @IsString() @Length(1, 255) @Matches(NAME, { message: 'name must not contain / or NUL' }) name?: string;
+  /** `null` moves the folder to the top level; absent leaves it where it is. */
+  @IsOptional() @IsUUID() parentId?: string | null;
 }
 
 export class GrantDto {
   @IsString() @Matches(ROLE, { message: 'grantee must be a user name (lower-case letters, digits, _ . -)' }) grantee!: string;
+  @IsOptional() @IsIn(['read', 'write'], { message: 'level must be read or write' }) level?: AccessLevel;
 }
 
 export class ListingQuery {
   @IsOptional() @Transform(({ value }) => (value === '' ? undefined : value)) @IsUUID() directoryId?: string;
   @IsOptional() @Transform(({ value }) => Number(value)) @IsInt() @Min(1) @Max(100_000) page = 1;
   @IsOptional() @Transform(({ value }) => Number(value)) @IsInt() @Min(1) @Max(500) pageSize = 50;
+}
+
+export class SqlDto {
+  // NUL cannot travel in the protocol's C strings: PostgreSQL would drop the connection (a 503)
+  @IsString() @Length(1, 20_000) @Matches(/^[^\0]*$/, { message: 'sql must not contain NUL characters' }) sql!: string;
 }
 
 export class SearchQuery {

@@ -1,15 +1,19 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post, Query } from '@nestjs/common';
 import { AuthUser, CurrentUser } from '@forwardable/nest';
-import type { DirectoryDto, FileDto, ListingResponse, PermissionDto, SearchResponse, TreeResponse } from '@forwardable/shared/contracts';
-import { CreateDirectoryDto, CreateFileDto, GrantDto, ListingQuery, SearchQuery, UpdateFileDto } from './dto';
+import type { SqlResponse, DirectoryDto, FileDto, ListingResponse, PermissionDto, SearchResponse, TreeResponse } from '@forwardable/shared/contracts';
+import { CreateDirectoryDto, CreateFileDto, GrantDto, ListingQuery, SearchQuery, SqlDto, UpdateDirectoryDto, UpdateFileDto } from './dto';
 import { FilesService } from './files.service';
+import { SqlService } from './sql.service';
 
 const uuid = new ParseUUIDPipe({ version: undefined });
 
-/** Files and their sharing: `/api/files`, `/api/search`. */
+/** Files and their sharing: `/api/files`, `/api/directories`, `/api/search`, and `/api/sql` (run SQL as yourself). */
 @Controller()
 export class FilesController {
-  constructor(private readonly files: FilesService) {}
+  constructor(
+    private readonly files: FilesService,
+    private readonly sqlService: SqlService,
+  ) {}
 
   @Get('files/tree')
   tree(@CurrentUser() u: AuthUser): Promise<TreeResponse> {
@@ -49,7 +53,7 @@ export class FilesController {
 
   @Post('files/:id/permissions')
   grantFile(@CurrentUser() u: AuthUser, @Param('id', uuid) id: string, @Body() b: GrantDto): Promise<PermissionDto> {
-    return this.files.grant(u, 'file', id, b.grantee);
+    return this.files.grant(u, 'file', id, b.grantee, b.level);
   }
 
   @Delete('files/:id/permissions/:grantee')
@@ -61,6 +65,11 @@ export class FilesController {
   @Post('directories')
   createDirectory(@CurrentUser() u: AuthUser, @Body() b: CreateDirectoryDto): Promise<DirectoryDto> {
     return this.files.createDirectory(u, b.name, b.parentId);
+  }
+
+  @Patch('directories/:id')
+  updateDirectory(@CurrentUser() u: AuthUser, @Param('id', uuid) id: string, @Body() b: UpdateDirectoryDto): Promise<DirectoryDto> {
+    return this.files.updateDirectory(u, id, b);
   }
 
   @Delete('directories/:id')
@@ -76,13 +85,20 @@ export class FilesController {
 
   @Post('directories/:id/permissions')
   grantDirectory(@CurrentUser() u: AuthUser, @Param('id', uuid) id: string, @Body() b: GrantDto): Promise<PermissionDto> {
-    return this.files.grant(u, 'directory', id, b.grantee);
+    return this.files.grant(u, 'directory', id, b.grantee, b.level);
   }
 
   @Delete('directories/:id/permissions/:grantee')
   @HttpCode(204)
   revokeDirectory(@CurrentUser() u: AuthUser, @Param('id', uuid) id: string, @Param('grantee') grantee: string): Promise<void> {
     return this.files.revoke(u, 'directory', id, grantee);
+  }
+
+  /** The containment demo: the user's own query on the user's own connection (see {@link SqlService}). */
+  @Post('sql')
+  @HttpCode(200)
+  sql(@CurrentUser() u: AuthUser, @Body() b: SqlDto): Promise<SqlResponse> {
+    return this.sqlService.run(u, b.sql);
   }
 
   @Get('search')

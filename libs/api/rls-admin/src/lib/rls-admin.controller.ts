@@ -9,12 +9,19 @@ class PermissionBody {
   @IsString() @Length(1, 63) table!: string;
   @IsString() @Length(1, 63) fkColumn!: string;
   @IsString() @Length(1, 63) granteeColumn!: string;
+  @IsOptional() @IsString() @Length(1, 63) levelColumn?: string;
+}
+
+class ParentBody {
+  @IsString() @Length(1, 63) column!: string;
+  @IsString() @Length(1, 63) table!: string;
 }
 
 class TableBody {
   @IsString() @Length(1, 63) table!: string;
   @IsString() @Length(1, 63) ownerColumn!: string;
   @IsOptional() @ValidateNested() @Type(() => PermissionBody) permission?: PermissionBody;
+  @IsOptional() @ValidateNested() @Type(() => ParentBody) parent?: ParentBody;
 }
 
 /** `POST /api/rls/preview` and `/apply` body. Identifiers are checked again against the live schema. */
@@ -59,6 +66,7 @@ export class RlsAdminController {
         primaryKey: t.primaryKey,
         ownerCandidates: t.ownerCandidates,
         permissionCandidates: t.permissionCandidates,
+        parentCandidates: t.foreignKeys.filter((fk) => fk.columns.length === 1 && fk.refSchema === model.schema).map((fk) => ({ column: fk.columns[0], table: fk.refTable })),
         rls: t.rls ?? { enabled: false, forced: false },
         policies: t.policies.map((p) => p.name),
       })),

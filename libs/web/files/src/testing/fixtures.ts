@@ -15,6 +15,7 @@ export function aDirectory(overrides: Partial<DirectoryDto> = {}): DirectoryDto 
     parentId: null,
     name: 'Reports',
     owner: 'alice',
+    access: 'owner',
     createdAt: '2025-01-01T10:00:00Z',
     updatedAt: '2025-01-01T10:00:00Z',
     ...overrides,
@@ -29,6 +30,7 @@ export function aFileSummary(overrides: Partial<FileSummaryDto> = {}): FileSumma
     owner: 'alice',
     size: 12,
     updatedAt: '2025-01-02T10:00:00Z',
+    access: 'owner',
     canEdit: true,
     ...overrides,
   };

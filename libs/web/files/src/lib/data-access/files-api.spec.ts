@@ -48,6 +48,12 @@ describe('FilesApi', () => {
     patch.flush(aFile({ content: 'new' }));
     await update;
 
+    const rename = firstValueFrom(api.updateDirectory('d1', { name: 'Renamed' }));
+    const dpatch = backend.expectOne({ method: 'PATCH', url: '/api/directories/d1' });
+    expect(dpatch.request.body).toEqual({ name: 'Renamed' });
+    dpatch.flush(aDirectory({ name: 'Renamed' }));
+    await expect(rename).resolves.toMatchObject({ name: 'Renamed' });
+
     const removeFile = firstValueFrom(api.deleteFile('f1'), { defaultValue: undefined });
     const removeDir = firstValueFrom(api.deleteDirectory('d1'), { defaultValue: undefined });
     backend
@@ -66,9 +72,15 @@ describe('FilesApi', () => {
 
     const grant = firstValueFrom(api.grant('files', 'f1', 'bob'));
     const post = backend.expectOne({ method: 'POST', url: '/api/files/f1/permissions' });
-    expect(post.request.body).toEqual({ grantee: 'bob' });
-    post.flush({ grantee: 'bob', grantedAt: '2025-01-01T00:00:00Z' });
+    expect(post.request.body).toEqual({ grantee: 'bob', level: 'read' });
+    post.flush({ grantee: 'bob', level: 'read', grantedAt: '2025-01-01T00:00:00Z' });
     await grant;
+
+    const editor = firstValueFrom(api.grant('directories', 'd1', 'carol', 'write'));
+    const post2 = backend.expectOne({ method: 'POST', url: '/api/directories/d1/permissions' });
+    expect(post2.request.body).toEqual({ grantee: 'carol', level: 'write' });
+    post2.flush({ grantee: 'carol', level: 'write', grantedAt: '2025-01-01T00:00:00Z' });
+    await expect(editor).resolves.toMatchObject({ level: 'write' });
 
     const revoke = firstValueFrom(api.revoke('files', 'f1', 'bob smith'), { defaultValue: undefined });
     backend

@@ -1,14 +1,19 @@
 import { HttpClient, HttpParams } from '@angular/common/http';
 import { Injectable, inject } from '@angular/core';
 import type {
+  AccessLevel,
   CreateDirectoryRequest,
   CreateFileRequest,
   DirectoryDto,
   FileDto,
+  GrantRequest,
   ListingResponse,
   PermissionDto,
   SearchResponse,
+  SqlRequest,
+  SqlResponse,
   TreeResponse,
+  UpdateDirectoryRequest,
   UpdateFileRequest,
 } from '@forwardable/shared/contracts';
 import { Observable } from 'rxjs';
@@ -53,6 +58,11 @@ export class FilesApi {
     return this.http.post<DirectoryDto>('/api/directories', request);
   }
 
+  /** Rename (owner or editor) or move (owner) a folder. */
+  updateDirectory(id: string, request: UpdateDirectoryRequest): Observable<DirectoryDto> {
+    return this.http.patch<DirectoryDto>(`/api/directories/${encodeURIComponent(id)}`, request);
+  }
+
   deleteDirectory(id: string): Observable<void> {
     return this.http.delete<void>(`/api/directories/${encodeURIComponent(id)}`);
   }
@@ -61,14 +71,27 @@ export class FilesApi {
     return this.http.get<PermissionDto[]>(`/api/${kind}/${encodeURIComponent(id)}/permissions`);
   }
 
-  grant(kind: ShareKind, id: string, grantee: string): Observable<PermissionDto> {
-    return this.http.post<PermissionDto>(`/api/${kind}/${encodeURIComponent(id)}/permissions`, { grantee });
+  /** Share at a level, or change the level of an existing grant. */
+  grant(
+    kind: ShareKind,
+    id: string,
+    grantee: string,
+    level: AccessLevel = 'read',
+  ): Observable<PermissionDto> {
+    const body: GrantRequest = { grantee, level };
+    return this.http.post<PermissionDto>(`/api/${kind}/${encodeURIComponent(id)}/permissions`, body);
   }
 
   revoke(kind: ShareKind, id: string, grantee: string): Observable<void> {
     return this.http.delete<void>(
       `/api/${kind}/${encodeURIComponent(id)}/permissions/${encodeURIComponent(grantee)}`,
     );
+  }
+
+  /** Run one read-only query on the user's own connection ("Run SQL as yourself"). */
+  runSql(sql: string): Observable<SqlResponse> {
+    const body: SqlRequest = { sql };
+    return this.http.post<SqlResponse>('/api/sql', body);
   }
 
   search(q: string): Observable<SearchResponse> {

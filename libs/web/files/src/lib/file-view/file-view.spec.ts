@@ -38,12 +38,21 @@ describe('FileView', () => {
   });
 
   it("is read-only for a reader, says who shared it, and offers no owner's buttons", async () => {
-    const el = await open(aFile({ canEdit: false, owner: 'bob', content: 'shared text' }));
+    const el = await open(aFile({ canEdit: false, access: 'read', owner: 'bob', content: 'shared text' }));
     const textarea = q<HTMLTextAreaElement>(el, 'file-content');
     expect(textarea?.readOnly).toBe(true);
     expect(textarea?.value).toBe('shared text');
     expect(q(el, 'file-readonly')?.textContent).toContain('read-only: shared by bob');
     expect(q(el, 'file-save')).toBeNull();
+    expect(q(el, 'share')).toBeNull();
+    expect(q(el, 'delete')).toBeNull();
+  });
+
+  it('lets an editor (write grant) edit, without share and delete', async () => {
+    const el = await open(aFile({ canEdit: true, access: 'write', owner: 'bob', content: 'team text' }));
+    expect(q<HTMLTextAreaElement>(el, 'file-content')?.readOnly).toBe(false);
+    expect(q(el, 'file-editor')?.textContent).toContain('Shared by bob for editing');
+    expect(q(el, 'file-save')).not.toBeNull();
     expect(q(el, 'share')).toBeNull();
     expect(q(el, 'delete')).toBeNull();
   });

@@ -11,7 +11,7 @@ import { aDirectory, aFileSummary, apiError, provideFilesTesting, signIn } from 
 const TREE: TreeResponse = {
   directories: [
     aDirectory({ id: 'd1', name: 'Mine' }),
-    aDirectory({ id: 'd2', name: 'From bob', owner: 'bob' }),
+    aDirectory({ id: 'd2', name: 'From bob', owner: 'bob', access: 'read' }),
   ],
   files: [],
 };
@@ -54,15 +54,13 @@ describe('FilesPage', () => {
     const el = harness.routeNativeElement as HTMLElement;
     expect(new LoadingHarness(el).isLoading()).toBe(true);
     backend.expectOne('/api/files/tree').flush(TREE);
-    backend
-      .expectOne('/api/files?directoryId=&page=1&pageSize=50')
-      .flush(
-        listing({
-          directories: TREE.directories,
-          files: [aFileSummary({ name: 'todo.txt' })],
-          totalFiles: 1,
-        }),
-      );
+    backend.expectOne('/api/files?directoryId=&page=1&pageSize=50').flush(
+      listing({
+        directories: TREE.directories,
+        files: [aFileSummary({ name: 'todo.txt' })],
+        totalFiles: 1,
+      }),
+    );
     await harness.fixture.whenStable();
     expect(new LoadingHarness(el).isLoading()).toBe(false);
     expect(all(el, 'tree-item').map((i) => i.textContent?.trim())).toEqual([
@@ -77,16 +75,20 @@ describe('FilesPage', () => {
     ]);
   });
 
-  it('offers share and delete only for what the user owns', async () => {
+  it('offers share and delete only for what the user owns, rename also for what they may edit', async () => {
     const el = await show(
       '/',
       listing({
-        directories: TREE.directories,
+        directories: [
+          ...TREE.directories,
+          aDirectory({ id: 'd3', name: 'Team', owner: 'bob', access: 'write' }),
+        ],
         files: [
           aFileSummary({ id: 'f1', name: 'mine.txt' }),
-          aFileSummary({ id: 'f2', name: 'theirs.txt', owner: 'bob', canEdit: false }),
+          aFileSummary({ id: 'f2', name: 'theirs.txt', owner: 'bob', access: 'read', canEdit: false }),
+          aFileSummary({ id: 'f3', name: 'editable.txt', owner: 'bob', access: 'write', canEdit: true }),
         ],
-        totalFiles: 2,
+        totalFiles: 3,
       }),
     );
     const rows = all(el, 'entry');
@@ -94,10 +96,81 @@ describe('FilesPage', () => {
       Array.from(rows.find((r) => r.textContent?.includes(name))?.querySelectorAll('button') ?? []).map(
         (b) => b.dataset['testid'],
       );
-    expect(buttonsOf('Mine')).toEqual(['share', 'delete']);
+    expect(buttonsOf('Mine')).toEqual(['rename', 'share', 'delete']);
     expect(buttonsOf('From bob')).toEqual([]);
-    expect(buttonsOf('mine.txt')).toEqual(['share', 'delete']);
+    expect(buttonsOf('Team')).toEqual(['rename']);
+    expect(buttonsOf('mine.txt')).toEqual(['rename', 'share', 'delete']);
     expect(buttonsOf('theirs.txt')).toEqual([]);
+    expect(buttonsOf('editable.txt')).toEqual(['rename']);
+    expect(rows.find((r) => r.textContent?.includes('editable.txt'))?.textContent).toContain(
+      'bob (you can edit)',
+    );
+  });
+
+  it('renames a file in place (PATCH name), then reloads; shows the refusal when the database says no', async () => {
+    const el = await show(
+      '/',
+      listing({
+        files: [aFileSummary({ id: 'f3', name: 'old.txt', owner: 'bob', access: 'write' })],
+        totalFiles: 1,
+      }),
+    );
+    one<HTMLButtonElement>(el, 'rename').click();
+    await harness.fixture.whenStable();
+    const input = one<HTMLInputElement>(el, 'rename-input');
+    expect(input.value).toBe('old.txt');
+    input.value = 'new.txt';
+    input.dispatchEvent(new Event('input'));
+    await harness.fixture.whenStable();
+    one<HTMLButtonElement>(el, 'rename-save').click();
+    const patch = backend.expectOne({ method: 'PATCH', url: '/api/files/f3' });
+    expect(patch.request.body).toEqual({ name: 'new.txt' });
+    patch.flush(aFileSummary({ id: 'f3', name: 'new.txt' }));
+    await harness.fixture.whenStable();
+    backend.expectOne('/api/files/tree').flush(TREE);
+    backend.expectOne('/api/files?directoryId=&page=1&pageSize=50').flush(
+      listing({
+        files: [aFileSummary({ id: 'f3', name: 'new.txt', owner: 'bob', access: 'write' })],
+        totalFiles: 1,
+      }),
+    );
+    await harness.fixture.whenStable();
+    expect(one(el, 'rename-input')).toBeNull();
+    expect(all(el, 'entry').map((e) => e.querySelector('a')?.textContent?.trim())).toEqual(['📄 new.txt']);
+
+    one<HTMLButtonElement>(el, 'rename').click();
+    await harness.fixture.whenStable();
+    one<HTMLButtonElement>(el, 'rename-save').click();
+    backend
+      .expectOne({ method: 'PATCH', url: '/api/files/f3' })
+      .flush(...apiError(403, 'FORBIDDEN', 'you may not change this file'));
+    await harness.fixture.whenStable();
+    expect(new ErrorBannerHarness(el).message()).toBe('you may not change this file');
+  });
+
+  it('renames the folder shown (PATCH /api/directories/:id) for an editor, without owner buttons', async () => {
+    const team = aDirectory({ id: 'd3', name: 'Team', owner: 'bob', access: 'write' });
+    const el = await show('/?dir=d3', listing({ directory: team }), 'directoryId=d3&page=1&pageSize=50');
+    expect(one(el, 'folder-owner').textContent).toContain('you can edit in it');
+    expect(one(el, 'new-file')).toBeNull();
+    expect(one(el, 'share')).toBeNull();
+    one<HTMLButtonElement>(el, 'rename').click();
+    await harness.fixture.whenStable();
+    const input = one<HTMLInputElement>(el, 'rename-input');
+    input.value = 'Team 2';
+    input.dispatchEvent(new Event('input'));
+    await harness.fixture.whenStable();
+    one<HTMLButtonElement>(el, 'rename-save').click();
+    const patch = backend.expectOne({ method: 'PATCH', url: '/api/directories/d3' });
+    expect(patch.request.body).toEqual({ name: 'Team 2' });
+    patch.flush({ ...team, name: 'Team 2' });
+    await harness.fixture.whenStable();
+    backend.expectOne('/api/files/tree').flush(TREE);
+    backend
+      .expectOne('/api/files?directoryId=d3&page=1&pageSize=50')
+      .flush(listing({ directory: { ...team, name: 'Team 2' } }));
+    await harness.fixture.whenStable();
+    expect(el.querySelector('h1')?.textContent).toBe('Team 2');
   });
 
   it("hides create, share and delete inside someone else's folder", async () => {
@@ -131,14 +204,12 @@ describe('FilesPage', () => {
     post.flush(aDirectory({ id: 'd5', name: 'Drafts', parentId: 'd1' }));
     await harness.fixture.whenStable();
     backend.expectOne('/api/files/tree').flush(TREE);
-    backend
-      .expectOne('/api/files?directoryId=d1&page=1&pageSize=50')
-      .flush(
-        listing({
-          directory: TREE.directories[0],
-          directories: [aDirectory({ id: 'd5', name: 'Drafts', parentId: 'd1' })],
-        }),
-      );
+    backend.expectOne('/api/files?directoryId=d1&page=1&pageSize=50').flush(
+      listing({
+        directory: TREE.directories[0],
+        directories: [aDirectory({ id: 'd5', name: 'Drafts', parentId: 'd1' })],
+      }),
+    );
     await harness.fixture.whenStable();
     expect(one(el, 'new-folder-name')).toBeNull();
     expect(all(el, 'entry').map((e) => e.textContent)).toEqual([expect.stringContaining('Drafts')]);

@@ -4,7 +4,8 @@ import { DatePipe } from '@angular/common';
 import { Router, RouterLink } from '@angular/router';
 import { type ApiRequestError, AuthService, toApiRequestError } from '@forwardable/web/auth';
 import { ErrorBanner, Loading } from '@forwardable/web/ui';
-import type { DirectoryDto, ListingResponse, TreeResponse } from '@forwardable/shared/contracts';
+import { FormControl, ReactiveFormsModule, Validators } from '@angular/forms';
+import type { Access, ListingResponse, TreeResponse } from '@forwardable/shared/contracts';
 import { Observable, catchError, map, of, switchMap, tap } from 'rxjs';
 import { FilesApi, type ShareKind } from '../data-access/files-api';
 import { FileTree } from '../tree/file-tree';
@@ -17,7 +18,8 @@ type Loaded<T> = { value: T; error: null } | { value: null; error: ApiRequestErr
 
 /**
  * The file browser's main page: the folder tree beside one folder's listing (query parameters
- * `dir` and `page`), with create, share and delete for what the user owns.
+ * `dir` and `page`), with create, share and delete for what the user owns, and rename for what
+ * they own or may edit (a write grant, on the item or a folder above it).
  */
 @Component({
   selector: 'fw-files-page',
@@ -31,6 +33,7 @@ type Loaded<T> = { value: T; error: null } | { value: null; error: ApiRequestErr
     NewFolderForm,
     NewFileForm,
     PermissionsDialog,
+    ReactiveFormsModule,
   ],
   templateUrl: './files-page.html',
   styleUrl: './files-page.css',
@@ -61,6 +64,12 @@ export class FilesPage {
   /** Item awaiting "really delete?" (`files:<id>` or `directories:<id>`). */
   protected readonly confirmingDelete = signal<string | null>(null);
   protected readonly formatSize = formatSize;
+  /** Item being renamed (`files:<id>` or `directories:<id>`), and its new name. */
+  protected readonly renaming = signal<string | null>(null);
+  protected readonly newName = new FormControl('', {
+    nonNullable: true,
+    validators: [Validators.required, Validators.maxLength(255), Validators.pattern(/^[^/\0]+$/)],
+  });
 
   private readonly reloads = signal(0);
   protected readonly me = computed(() => this.auth.me()?.user ?? null);
@@ -92,12 +101,40 @@ export class FilesPage {
       });
   }
 
-  protected owns(directory: DirectoryDto): boolean {
-    return directory.owner === this.me();
+  /** Owners create inside, share, delete and move; the database decides, this only hides what would be refused. */
+  protected owns(item: { access: Access }): boolean {
+    return item.access === 'owner';
+  }
+
+  /** Owners and editors (write grants) rename. */
+  protected canRename(item: { access: Access }): boolean {
+    return item.access !== 'read';
+  }
+
+  protected startRename(kind: ShareKind, id: string, name: string): void {
+    this.actionError.set(null);
+    this.newName.setValue(name);
+    this.renaming.set(`${kind}:${id}`);
+  }
+
+  protected rename(event: Event, kind: ShareKind, id: string): void {
+    event.preventDefault();
+    const name = this.newName.value.trim();
+    if (!name || this.newName.invalid) return;
+    const request: Observable<unknown> =
+      kind === 'files' ? this.api.updateFile(id, { name }) : this.api.updateDirectory(id, { name });
+    request.subscribe({
+      next: () => {
+        this.renaming.set(null);
+        this.refresh();
+      },
+      error: (e: unknown) => this.actionError.set(toApiRequestError(e)),
+    });
   }
 
   protected goTo(directoryId: string | null, page = 1): void {
     this.creating.set(null);
+    this.renaming.set(null);
     this.confirmingDelete.set(null);
     void this.router.navigate(['/'], {
       queryParams: { dir: directoryId ?? undefined, page: page > 1 ? page : undefined },

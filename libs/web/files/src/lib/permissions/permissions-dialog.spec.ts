@@ -28,19 +28,64 @@ describe('PermissionsDialog', () => {
     el = fixture.nativeElement;
     await fixture.whenStable();
     backend.expectOne({ method: 'GET', url: '/api/directories/d1/permissions' }).flush([
-      { grantee: 'bob', grantedAt: '2025-01-01T00:00:00Z' },
-      { grantee: 'carol', grantedAt: '2025-01-02T00:00:00Z' },
+      { grantee: 'bob', level: 'read', grantedAt: '2025-01-01T00:00:00Z' },
+      { grantee: 'carol', level: 'write', grantedAt: '2025-01-02T00:00:00Z' },
+      {
+        grantee: 'erin',
+        level: 'read',
+        grantedAt: '2025-01-02T00:00:00Z',
+        inheritedFrom: { id: 'd0', name: 'Company' },
+      },
     ]);
     await fixture.whenStable();
   });
 
   afterEach(() => backend.verify());
 
-  it('is a dialog titled with the name, listing the grantees', () => {
+  const levels = () =>
+    Array.from(el.querySelectorAll('[data-testid="permission-level"]')).map((r) => r.textContent?.trim());
+  const inheritedRows = () =>
+    Array.from(el.querySelectorAll('[data-testid="inherited-row"]')).map((r) =>
+      r.textContent?.replace(/\s+/g, ' ').trim(),
+    );
+
+  it('is a dialog titled with the name, listing who has what, direct and inherited', () => {
     const dialog = new DialogHarness(el, 'permissions-dialog');
     expect(dialog.isOpen()).toBe(true);
     expect(dialog.title()).toBe('Share “Reports”');
     expect(rows()).toEqual(['bob', 'carol']);
+    expect(levels()).toEqual(['can read', 'can edit']);
+    expect(inheritedRows()).toEqual(['erin can read, through folder “Company”']);
+    // inherited grants are changed on their folder, not here
+    expect(el.querySelectorAll('[data-testid="inherited-row"] button').length).toBe(0);
+  });
+
+  it('grants at the chosen level, and changes the level of an existing grant', async () => {
+    const input = el.querySelector<HTMLInputElement>('[data-testid="grantee"]') as HTMLInputElement;
+    const select = el.querySelector<HTMLSelectElement>('[data-testid="grant-level"]') as HTMLSelectElement;
+    input.value = 'dave';
+    input.dispatchEvent(new Event('input'));
+    select.value = 'write';
+    select.dispatchEvent(new Event('change'));
+    await fixture.whenStable();
+    el.querySelector<HTMLButtonElement>('[data-testid="grant"]')?.click();
+    const req = backend.expectOne({ method: 'POST', url: '/api/directories/d1/permissions' });
+    expect(req.request.body).toEqual({ grantee: 'dave', level: 'write' });
+    req.flush({ grantee: 'dave', level: 'write', grantedAt: '2025-01-03T00:00:00Z' });
+    await fixture.whenStable();
+    expect(rows()).toEqual(['bob', 'carol', 'dave']);
+    expect(select.value).toBe('read');
+
+    (
+      el.querySelector('[data-testid="permission-row"] [data-testid="toggle-level"]') as HTMLButtonElement
+    ).click();
+    const change = backend.expectOne({ method: 'POST', url: '/api/directories/d1/permissions' });
+    expect(change.request.body).toEqual({ grantee: 'bob', level: 'write' });
+    change.flush({ grantee: 'bob', level: 'write', grantedAt: '2025-01-01T00:00:00Z' });
+    await fixture.whenStable();
+    expect(rows()).toEqual(['carol', 'dave', 'bob']);
+    expect(levels()).toEqual(['can edit', 'can edit', 'can edit']);
+    expect(inheritedRows().length).toBe(1);
   });
 
   it('grants by user name', async () => {
@@ -52,8 +97,8 @@ describe('PermissionsDialog', () => {
     await fixture.whenStable();
     grant.click();
     const req = backend.expectOne({ method: 'POST', url: '/api/directories/d1/permissions' });
-    expect(req.request.body).toEqual({ grantee: 'dave' });
-    req.flush({ grantee: 'dave', grantedAt: '2025-01-03T00:00:00Z' });
+    expect(req.request.body).toEqual({ grantee: 'dave', level: 'read' });
+    req.flush({ grantee: 'dave', level: 'read', grantedAt: '2025-01-03T00:00:00Z' });
     await fixture.whenStable();
     expect(rows()).toEqual(['bob', 'carol', 'dave']);
     expect(input.value).toBe('');

@@ -34,7 +34,7 @@ describe('SearchPage', () => {
       query: 'budget',
       files: [
         aFileSummary({ id: 'f1', name: 'budget.txt' }),
-        aFileSummary({ id: 'f2', name: 'plan.txt', owner: 'bob', canEdit: false }),
+        aFileSummary({ id: 'f2', name: 'plan.txt', owner: 'bob', access: 'read', canEdit: false }),
       ],
     });
     await harness.fixture.whenStable();

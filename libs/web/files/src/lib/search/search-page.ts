@@ -40,7 +40,7 @@ import { formatSize } from '../format';
           <li class="entry" data-testid="search-result">
             <a class="entry__name" [routerLink]="['/files', f.id]">{{ f.name }}</a>
             <span class="fw-muted"
-              >{{ f.canEdit ? 'yours' : 'shared by ' + f.owner }} · {{ formatSize(f.size) }} ·
+              >{{ f.access === 'owner' ? 'yours' : 'shared by ' + f.owner }} · {{ formatSize(f.size) }} ·
               {{ f.updatedAt | date: 'medium' }}</span
             >
           </li>

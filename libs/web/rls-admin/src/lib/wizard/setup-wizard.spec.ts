@@ -14,9 +14,14 @@ const MODELS: RlsModelsResponse = {
       primaryKey: ['id'],
       ownerCandidates: ['owner', 'created_by'],
       permissionCandidates: [
-        { table: 'file_permissions', fkColumn: 'file_id', granteeCandidates: ['grantee', 'granted_by'] },
+        {
+          table: 'file_permissions',
+          fkColumn: 'file_id',
+          granteeCandidates: ['grantee', 'granted_by', 'level'],
+        },
         { table: 'file_shares', fkColumn: 'file', granteeCandidates: ['role_name'] },
       ],
+      parentCandidates: [{ column: 'directory_id', table: 'directories' }],
       rls: { enabled: false, forced: false },
       policies: [],
     },
@@ -25,6 +30,7 @@ const MODELS: RlsModelsResponse = {
       primaryKey: ['id'],
       ownerCandidates: ['owner'],
       permissionCandidates: [],
+      parentCandidates: [{ column: 'parent_id', table: 'directories' }],
       rls: { enabled: true, forced: true },
       policies: ['directories_owner'],
     },
@@ -33,6 +39,7 @@ const MODELS: RlsModelsResponse = {
       primaryKey: ['id'],
       ownerCandidates: [],
       permissionCandidates: [],
+      parentCandidates: [],
       rls: { enabled: false, forced: false },
       policies: [],
     },
@@ -118,8 +125,21 @@ describe('SetupWizard', () => {
     expect(Array.from(byId<HTMLSelectElement>('grantee-column', files).options).map((o) => o.value)).toEqual([
       'grantee',
       'granted_by',
+      'level',
     ]);
     await choose(byId<HTMLSelectElement>('grantee-column', files), 'granted_by');
+    // the level column is offered among the other string columns, never the grantee itself
+    expect(Array.from(byId<HTMLSelectElement>('level-column', files).options).map((o) => o.value)).toEqual([
+      '',
+      'grantee',
+      'level',
+    ]);
+    await choose(byId<HTMLSelectElement>('level-column', files), 'level');
+    // no container: directories stay out of this mapping
+    expect(
+      Array.from(byId<HTMLSelectElement>('parent', files).options).map((o) => o.textContent?.trim()),
+    ).toEqual(['Nothing (no inherited access)', 'directory_id → directories']);
+    await choose(byId<HTMLSelectElement>('parent', files), '');
     // Leave directories out.
     const dirs = table('directories').querySelector<HTMLInputElement>(
       'input[type="checkbox"]',
@@ -134,7 +154,12 @@ describe('SetupWizard', () => {
         {
           table: 'files',
           ownerColumn: 'created_by',
-          permission: { table: 'file_permissions', fkColumn: 'file_id', granteeColumn: 'granted_by' },
+          permission: {
+            table: 'file_permissions',
+            fkColumn: 'file_id',
+            granteeColumn: 'granted_by',
+            levelColumn: 'level',
+          },
         },
       ],
     };
@@ -167,10 +192,21 @@ describe('SetupWizard', () => {
     byId('wizard-to-preview').click();
     const preview = backend.expectOne('/api/rls/preview');
     expect(preview.request.body).toEqual({
-      // The proposal: each table with an owner column, through its own permission table.
+      // The proposal: each table with an owner column, through its own permission table with its
+      // level column, inside its container (directories are a tree).
       tables: [
-        { table: 'files', ownerColumn: 'owner', permission: { table: 'file_permissions', fkColumn: 'file_id', granteeColumn: 'grantee' } },
-        { table: 'directories', ownerColumn: 'owner' },
+        {
+          table: 'files',
+          ownerColumn: 'owner',
+          permission: {
+            table: 'file_permissions',
+            fkColumn: 'file_id',
+            granteeColumn: 'grantee',
+            levelColumn: 'level',
+          },
+          parent: { column: 'directory_id', table: 'directories' },
+        },
+        { table: 'directories', ownerColumn: 'owner', parent: { column: 'parent_id', table: 'directories' } },
       ],
       groupRole: 'staff',
     });
@@ -183,17 +219,15 @@ describe('SetupWizard', () => {
     backend.expectOne('/api/rls/preview').flush({ sql: 'ALTER TABLE files ENABLE ROW LEVEL SECURITY;' });
     await stable();
     byId('wizard-apply').click();
-    backend
-      .expectOne('/api/rls/apply')
-      .flush(
-        {
-          statusCode: 403,
-          code: 'DATABASE_PERMISSION',
-          message: 'must be owner of table files',
-          hint: 'Run the wizard as the role that owns the tables',
-        },
-        { status: 403, statusText: 'Forbidden' },
-      );
+    backend.expectOne('/api/rls/apply').flush(
+      {
+        statusCode: 403,
+        code: 'DATABASE_PERMISSION',
+        message: 'must be owner of table files',
+        hint: 'Run the wizard as the role that owns the tables',
+      },
+      { status: 403, statusText: 'Forbidden' },
+    );
     await stable();
     const banner = new ErrorBannerHarness(el);
     expect(banner.message()).toBe('must be owner of table files');

@@ -31,6 +31,10 @@ interface TableChoice {
   /** Name of the chosen permission table ('' for none). */
   permissionTable: string;
   granteeColumn: string;
+  /** Column holding each grant's level (`read`/`write`), '' when every grant reads. */
+  levelColumn: string;
+  /** The container, as `column table` ('' for none): its grants reach the rows inside it. */
+  parent: string;
 }
 
 const STEPS: { id: WizardStep; label: string }[] = [
@@ -42,7 +46,9 @@ const STEPS: { id: WizardStep; label: string }[] = [
 
 /**
  * Sets up row-level security in four steps: the target database (as the admin's own role),
- * the tables with their owner column and optional permission table, the SQL the API would run,
+ * the tables with their owner column, optional permission table (with an optional level column
+ * for read/write grants) and optional container (whose grants reach the rows inside it), the SQL
+ * the API would run,
  * then applying it. Database errors (403 DATABASE_PERMISSION) are shown exactly as PostgreSQL
  * worded them.
  */
@@ -77,6 +83,7 @@ export class SetupWizard implements OnInit {
       .map((m) => {
         const c = choices[m.table];
         const permission = m.permissionCandidates.find((p) => p.table === c.permissionTable);
+        const parent = m.parentCandidates.find((p) => `${p.column} ${p.table}` === c.parent);
         return {
           table: m.table,
           ownerColumn: c.ownerColumn,
@@ -86,9 +93,11 @@ export class SetupWizard implements OnInit {
                   table: permission.table,
                   fkColumn: permission.fkColumn,
                   granteeColumn: c.granteeColumn,
+                  ...(c.levelColumn ? { levelColumn: c.levelColumn } : {}),
                 },
               }
             : {}),
+          ...(parent ? { parent } : {}),
         };
       });
     const groupRole = this.groupRole().trim();
@@ -109,21 +118,34 @@ export class SetupWizard implements OnInit {
       this.models.set(tables);
       // A sensible first proposal: protect the tables with a one-column key and an `owner`
       // column, each through its own permission table (one that references it and no other
-      // table); everything else starts unticked for the admin to decide.
+      // table), with a `level` column of that table as the grants' level and a foreign key to
+      // itself (a tree) or else to another such table as the container; everything else starts
+      // unticked for the admin to decide.
       const permissionTables = new Set(tables.flatMap((m) => m.permissionCandidates.map((p) => p.table)));
+      const dataTables = new Set(tables.filter((m) => !permissionTables.has(m.table)).map((m) => m.table));
       this.choices.set(
         Object.fromEntries(
           tables.map((m) => {
-            const own = m.permissionCandidates.find((p) => p.table.startsWith(m.table.replace(/s$/, '')) && p.granteeCandidates.length > 0);
+            const own = m.permissionCandidates.find(
+              (p) => p.table.startsWith(m.table.replace(/s$/, '')) && p.granteeCandidates.length > 0,
+            );
             const permission = own ?? m.permissionCandidates[0];
             const ownerColumn = m.ownerCandidates.includes('owner') ? 'owner' : (m.ownerCandidates[0] ?? '');
+            const parent =
+              m.parentCandidates.find((p) => p.table === m.table) ??
+              m.parentCandidates.find((p) => dataTables.has(p.table));
             return [
               m.table,
               {
-                include: m.ownerCandidates.includes('owner') && m.primaryKey.length === 1 && !permissionTables.has(m.table),
+                include:
+                  m.ownerCandidates.includes('owner') &&
+                  m.primaryKey.length === 1 &&
+                  !permissionTables.has(m.table),
                 ownerColumn,
                 permissionTable: own?.table ?? '',
                 granteeColumn: permission?.granteeCandidates[0] ?? '',
+                levelColumn: own?.granteeCandidates.includes('level') ? 'level' : '',
+                parent: parent ? `${parent.column} ${parent.table}` : '',
               },
             ];
           }),
@@ -166,6 +188,7 @@ export class SetupWizard implements OnInit {
     this.update(model.table, {
       permissionTable: table,
       granteeColumn: candidate?.granteeCandidates[0] ?? '',
+      levelColumn: '',
     });
   }
 
