@@ -7,7 +7,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { configureKerberos } from '@forwardable/gssapi';
 import { AppModule } from './app.module';
 import { GracefulShutdown } from './graceful-shutdown';
-import { answerClientErrorsWithJson, rejectDeepJson, requireHost } from './http-limits';
+import { answerClientErrorsWithJson, outliveClientKeepAlive, rejectDeepJson, requireHost } from './http-limits';
 import type { ApiConfig } from './config';
 
 /**
@@ -40,6 +40,7 @@ export async function createApp(config: ApiConfig, opts: { logger?: false | impo
   app.use(rejectDeepJson);
   app.use(cookieParser());
   answerClientErrorsWithJson(app.getHttpServer(), MAX_HEADER_BYTES);
+  outliveClientKeepAlive(app.getHttpServer());
   // X-Forwarded-For only from the configured proxies (FORWARDABLE_TRUSTED_PROXIES); none by default.
   app.set('trust proxy', config.trustedProxies.length ? config.trustedProxies : false);
   app.setGlobalPrefix('api');

@@ -1,10 +1,12 @@
 /**
  * What every answer tells the browser (no framing, no sniffing, no caching of per-user data),
  * that metrics are not public unless asked for, that password sign-in failures are one answer
- * whatever the account's state, and that the session cookie is Secure behind a TLS proxy.
+ * whatever the account's state, that the session cookie is Secure behind a TLS proxy, and that
+ * idle keep-alive connections outlive the client's.
  * The real API wiring (createApp) against the real db2 realm and its PostgreSQL.
  */
 import { randomBytes } from 'node:crypto';
+import { Agent as HttpAgent, get as httpGet } from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +14,7 @@ import { ensureRealm, kadminLocal, RealmEnv } from '@forwardable/testing/realm';
 import { useRealm } from '@forwardable/testing/delegation';
 import { CSRF_HEADER, CSRF_VALUE, SESSION_COOKIE } from '@forwardable/shared/contracts';
 import { Api, call, configFor, migrateAsDbadmin, passwordSession, startApi } from '../testing/api-harness';
+import { KEEP_ALIVE_TIMEOUT_MS } from './http-limits';
 
 /** POST /api/auth/login as a browser would; the raw answer. */
 async function login(api: Api, username: string, password: string, headers: Record<string, string> = {}) {
@@ -130,6 +133,29 @@ describe('response headers, metrics and password sign-in answers (db2 realm)', (
       expect(cookieOf(viaTls.headers)).toMatch(/HttpOnly/);
     } finally {
       await behindProxy.close();
+    }
+  });
+
+  it('keeps an idle keep-alive connection longer than clients do, so no request races its close', async () => {
+    // Node's default closes idle connections after 5 s, racing a client's next request on them
+    // (a reset, ECONNRESET); the API keeps them 65 s, past undici's 4 s and typical proxies' 60 s.
+    const agent = new HttpAgent({ keepAlive: true, maxSockets: 1 });
+    const get = () =>
+      new Promise<{ port: number; keepAlive: string }>((resolve, reject) => {
+        const req = httpGet(`${api.url}/api/health`, { agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ port: req.socket?.localPort ?? -1, keepAlive: String(res.headers['keep-alive']) }));
+        });
+        req.on('error', reject);
+      });
+    try {
+      const first = await get();
+      expect(first.keepAlive).toBe(`timeout=${KEEP_ALIVE_TIMEOUT_MS / 1000}`);
+      await new Promise((r) => setTimeout(r, 6_000));
+      const second = await get();
+      expect(second.port).toBe(first.port); // the same connection: the server did not close it
+    } finally {
+      agent.destroy();
     }
   });
 

@@ -70,3 +70,20 @@ export function requireHost(req: Request, _res: Response, next: NextFunction): v
   }
   next();
 }
+
+/** How long an idle keep-alive connection stays open (Node's default is 5 s). */
+export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+
+/**
+ * Keep idle keep-alive connections longer than the peer does. Whichever side closes an idle
+ * connection first races the other side's next request on it: a request that arrives as the
+ * server closes is answered with a TCP reset (ECONNRESET in the client), a failed request the
+ * user sees. Clients and proxies close idle connections sooner (undici 4 s, browsers and nginx
+ * 60 s or less), so with 65 s they close first and nothing is lost; the headers timeout must stay
+ * above it or Node cuts a connection that is idle between requests. Graceful shutdown still
+ * closes idle connections at once.
+ */
+export function outliveClientKeepAlive(server: Server): void {
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  server.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 1_000;
+}

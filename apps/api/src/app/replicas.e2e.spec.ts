@@ -95,7 +95,7 @@ describe('two API replicas sharing Redis sessions (db2 realm)', () => {
     b = await startApiProcess(realm, testPortBase + 95, { ...shared, FORWARDABLE_CREDENTIAL_STORE: 'file', FORWARDABLE_CREDENTIAL_DIR: bCaches });
     alice = kinit(realm, 'alice');
     bob = kinit(realm, 'bob');
-  });
+  }, 240_000); // an API in this process, one in a child process (ts-node start: see startApiProcess) and a Redis
   afterAll(async () => {
     await a?.close();
     await b?.stop();

@@ -149,7 +149,7 @@ describe('hardening: credential caches and secrets at rest', () => {
     }
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
     expect(readdirSync(dir)).toEqual([]);
-  });
+  }, 180_000); // the API process may take up to 100 s to start (startApiProcess)
 
   it('refuses to start with a credential directory others can read, saying how to fix it', async () => {
     const open = join(work, 'open');
@@ -157,10 +157,11 @@ describe('hardening: credential caches and secrets at rest', () => {
     // The real binary: Nest stops the process when a provider fails to construct.
     const r = await runWithRealmAsync(realm, process.execPath, ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', join(repoRoot, 'apps/api/src/main.ts')], {
       env: { TS_NODE_PROJECT: join(repoRoot, 'apps/api/tsconfig.app.json'), ...envFor(realm, { FORWARDABLE_CREDENTIAL_STORE: 'file', FORWARDABLE_CREDENTIAL_DIR: open, FORWARDABLE_PORT: String(testPortBase + 97) }) },
+      timeoutMs: 150_000, // ts-node transpiles the whole API first: slow on a busy 2-core machine
     });
     expect(r.status).toBe(1);
     expect(`${r.stdout}${r.stderr}`).toMatch(/accessible to others \(mode 755\): chmod 0700 it/);
-  });
+  }, 180_000);
 
   it('logged no token, password or session id', () => {
     expect(logs.length).toBeGreaterThan(0);

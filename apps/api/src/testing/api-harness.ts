@@ -57,6 +57,9 @@ export function configFor(realm: RealmEnv, extra: Record<string, string> = {}): 
  * The API as a separate process (apps/api/src/main.ts under ts-node): for tests that need two
  * replicas, since Passport's strategy registry is process-wide.
  */
+/** How long {@link startApiProcess} waits for /api/health. */
+const START_TIMEOUT_MS = 100_000;
+
 export async function startApiProcess(realm: RealmEnv, port: number, extra: Record<string, string> = {}): Promise<{ url: string; stop(): Promise<void> }> {
   const root = join(__dirname, '../../../..');
   const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', join(root, 'apps/api/src/main.ts')], {
@@ -67,7 +70,10 @@ export async function startApiProcess(realm: RealmEnv, port: number, extra: Reco
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const url = `http://localhost:${port}`;
-  for (let i = 0; i < 150; i++) {
+  // ts-node transpiles the whole API at start: seconds on a quiet machine, far more on a busy
+  // 2-core CI box. Waiting is not a performance claim; a process that exits fails at once.
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`the API process exited: ${stderr}`);
     const ok = await fetch(`${url}/api/health`).then((r) => r.ok, () => false);
     if (ok) {
@@ -85,7 +91,7 @@ export async function startApiProcess(realm: RealmEnv, port: number, extra: Reco
     await new Promise((r) => setTimeout(r, 200));
   }
   child.kill('SIGKILL');
-  throw new Error(`the API process did not answer in 30 s: ${stderr}`);
+  throw new Error(`the API process did not answer in ${START_TIMEOUT_MS / 1000} s: ${stderr}`);
 }
 
 export interface Api {
