@@ -26,7 +26,7 @@ die() { echo "realm: $*" >&2; exit 1; }
 say() { [[ -n "${QUIET:-}" ]] || echo "realm: $*" >&2; }
 
 usage() {
-  sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 

@@ -118,7 +118,7 @@ const PASSWORD_METHODS: Record<number, string> = { 3: 'password', 5: 'md5', 10: 
  */
 export class GssapiStream extends Duplex {
   private readonly socket = new Socket();
-  /** The TLS layer over {@link socket}, once the server accepted an SSLRequest. */
+  /** The TLS layer over the TCP socket, once the server accepted an SSLRequest. */
   private tls: TLSSocket | null = null;
   private tlsVerified = false;
   /** The CA file's contents (from {@link gssapiStream}, which reads it once). */
@@ -191,7 +191,7 @@ export class GssapiStream extends Duplex {
     return this.channel ? 'gssenc' : this.tls ? 'tls' : 'none';
   }
 
-  /** Protocol and cipher of the TLS session, when {@link protection} is `tls`. */
+  /** Protocol and cipher of the TLS session, when {@link GssapiStream.protection} is `tls`. */
   get tlsInfo(): PgTlsInfo | undefined {
     const t = this.tls;
     if (!t) return undefined;
