@@ -120,7 +120,8 @@ export class GssapiStream extends Duplex {
   private readonly socket = new Socket();
   /** The TLS layer over the TCP socket, once the server accepted an SSLRequest. */
   private tls: TLSSocket | null = null;
-  private tlsVerified = false;
+  /** Read at the handshake: once the socket is closed, node no longer reports them. */
+  private tlsSession: PgTlsInfo | undefined;
   /** The CA file's contents (from {@link gssapiStream}, which reads it once). */
   private readonly ca: Buffer | undefined;
   /**
@@ -193,9 +194,7 @@ export class GssapiStream extends Duplex {
 
   /** Protocol and cipher of the TLS session, when {@link GssapiStream.protection} is `tls`. */
   get tlsInfo(): PgTlsInfo | undefined {
-    const t = this.tls;
-    if (!t) return undefined;
-    return { protocol: t.getProtocol() ?? 'unknown', cipher: t.getCipher()?.name ?? 'unknown', verified: this.tlsVerified };
+    return this.tlsSession;
   }
 
   private get gssencmode(): GssEncMode {
@@ -246,7 +245,6 @@ export class GssapiStream extends Duplex {
     // libpq: verify-ca and verify-full verify the chain; require does too when a root certificate
     // file is given; prefer never does.
     const verify = mode === 'verify-ca' || mode === 'verify-full' || (mode === 'require' && this.ca !== undefined);
-    this.tlsVerified = verify;
     const host = this.where.slice(0, this.where.lastIndexOf(':'));
     this.phase = 'tlshandshake';
     const tls = tlsConnect({
@@ -262,6 +260,7 @@ export class GssapiStream extends Duplex {
     this.listen(tls);
     tls.once('secureConnect', () => {
       if (this.phase !== 'tlshandshake') return;
+      this.tlsSession = { protocol: tls.getProtocol() ?? 'unknown', cipher: tls.getCipher()?.name ?? 'unknown', verified: verify };
       this.phase = 'startup';
       this.emit('connect');
     });
