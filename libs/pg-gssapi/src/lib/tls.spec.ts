@@ -9,7 +9,7 @@ import { Client } from 'pg';
 import { Credential } from '@forwardable/gssapi';
 import { ensureTlsRealm, RealmEnv } from '@forwardable/testing/realm';
 import { delegatedCredential, useRealm } from '@forwardable/testing/delegation';
-import { GssapiStream, gssapiClientConfig, gssapiStream, linkProtectionPolicy, PgAuthError } from '../index';
+import { GssapiStream, gssapiClientConfig, gssapiStream, gssapiTargetFromEnv, linkProtectionPolicy, PgAuthError } from '../index';
 import type { GssEncMode, SslMode } from './gssapi-stream';
 import { startRelay } from '../testing/relay';
 
@@ -188,5 +188,16 @@ describe('link protection policy with sslmode', () => {
     expect(p.warning).toMatch(/DISABLED.*TLS is not required.*cleartext/);
     expect(() => linkProtectionPolicy({ host: 'localhost', sslmode: 'verify-ca' })).toThrow(/needs sslrootcert/);
     expect(() => linkProtectionPolicy({ host: 'localhost', sslmode: 'bogus' as never })).toThrow(/sslmode must be one of disable, prefer, require, verify-ca, verify-full/);
+  });
+
+  it('the command-line tools read FORWARDABLE_PG_SSLMODE and FORWARDABLE_PG_SSLROOTCERT, and refuse an unknown mode', () => {
+    const base = { FORWARDABLE_PG_HOST: 'db.example.com', FORWARDABLE_PG_PORT: '5432', FORWARDABLE_PG_DATABASE: 'app' };
+    expect(gssapiTargetFromEnv({ ...base, FORWARDABLE_PG_SSLMODE: 'verify-full', FORWARDABLE_PG_SSLROOTCERT: '/etc/ca.crt' })).toMatchObject({
+      host: 'db.example.com',
+      sslmode: 'verify-full',
+      sslrootcert: '/etc/ca.crt',
+    });
+    expect(() => gssapiTargetFromEnv({ ...base, FORWARDABLE_PG_SSLMODE: 'allow' })).toThrow(/FORWARDABLE_PG_SSLMODE=allow must be one of/);
+    expect(() => gssapiTargetFromEnv({ ...base, FORWARDABLE_PG_SSLMODE: 'verify-ca' })).toThrow(/needs sslrootcert/);
   });
 });
