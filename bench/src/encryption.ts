@@ -26,7 +26,8 @@ const READ_1MB = `SELECT repeat('x', 1048576) AS blob`;
 
 async function connectAs(credential: Credential, pg: GssapiConnectionTarget, mode: GssEncMode): Promise<{ client: Client; protection: string }> {
   let stream: GssapiStream | null = null;
-  const client = new Client({ ...gssapiClientConfig(credential, { ...pg, gssencmode: mode }, { onConnection: (s) => (stream = s) }), application_name: 'bench-gssenc' } as never);
+  // sslmode disable: the plain baseline must not pay an SSLRequest round trip (the default prefer would ask).
+  const client = new Client({ ...gssapiClientConfig(credential, { ...pg, gssencmode: mode, sslmode: 'disable' }, { onConnection: (s) => (stream = s) }), application_name: 'bench-gssenc' } as never);
   await client.connect();
   return { client, protection: (stream as GssapiStream | null)?.protection ?? 'none' };
 }

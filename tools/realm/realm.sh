@@ -3,7 +3,9 @@
 # PostgreSQL 15 cluster that trusts it through GSSAPI, all on 127.0.0.1, in one directory,
 # started and stopped by PID. Used by the demo, by every integration test and by CI.
 #
-#   npm run realm -- up     [--dir D] [--kdb db2|ldap] [--realm R] [--port-base N] [--app-port N]
+#   npm run realm -- up     [--dir D] [--kdb db2|ldap] [--realm R] [--port-base N] [--app-port N] [--pg-tls]
+#                                          --pg-tls: PostgreSQL also offers TLS (throwaway CA, server
+#                                          certificate for localhost) with "hostssl ... gss" lines
 #   npm run realm -- up --kdc samba-ad [--delegation both|unconstrained|constrained] [--dir D] ...
 #                                          a Samba AD DC instead of MIT (root; tools/realm/samba-ad.sh)
 #   npm run realm -- down   [--dir D]      stop our daemons (by PID) and delete the directory
@@ -24,14 +26,14 @@ die() { echo "realm: $*" >&2; exit 1; }
 say() { [[ -n "${QUIET:-}" ]] || echo "realm: $*" >&2; }
 
 usage() {
-  sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
 # ---------------------------------------------------------------- arguments
 CMD="${1:-}"; [[ -n "$CMD" ]] || usage; shift
 DIR="${FORWARDABLE_REALM_DIR:-$REPO/tmp/realm}"
-KDB="" REALM="" PORT_BASE="" AD_DELEGATION_ARG="" APP_PORT_ARG="" ALLOW_INSTALL=1 NEW_PASSWORD="" WITH_ROLE=1 NAMES=()
+KDB="" REALM="" PORT_BASE="" AD_DELEGATION_ARG="" APP_PORT_ARG="" ALLOW_INSTALL=1 NEW_PASSWORD="" WITH_ROLE=1 NAMES=() PG_TLS=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --password) NEW_PASSWORD="$2"; shift 2 ;;
@@ -45,6 +47,7 @@ while [[ $# -gt 0 ]]; do
     --port-base) PORT_BASE="$2"; shift 2 ;;
     --app-port) APP_PORT_ARG="$2"; shift 2 ;;
     --no-install) ALLOW_INSTALL=0; shift ;;
+    --pg-tls) PG_TLS=1; shift ;;
     -q|--quiet) QUIET=1; shift ;;
     -h|--help) usage ;;
     -*) die "unknown argument '$1' (see --help)" ;;
@@ -447,6 +450,34 @@ EOF
 local       all       $RUN_AS     peer
 hostgssenc  all       all         127.0.0.1/32   gss include_realm=0 krb_realm=$REALM
 EOF
+  [[ "$PG_TLS" == 1 ]] && create_pg_tls
+  return 0
+}
+
+# --pg-tls: a throwaway CA and a server certificate for "localhost" only (no IP address, so a
+# connection to 127.0.0.1 under verify-full meets a name mismatch), plus an unrelated second CA
+# for wrong-CA tests. GSSAPI authentication inside TLS: "hostssl ... gss". hostgssenc stays first,
+# so a client that can encrypt with GSSAPI still does.
+create_pg_tls() {
+  local t="$DIR/tls" d="$DIR/pg/data"
+  mkdir -p "$t"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=Forwardable throwaway CA $REALM" \
+    -keyout "$t/ca.key" -out "$t/ca.crt" >>"$DIR/log/tls.log" 2>&1 || die "openssl: CA failed (see $DIR/log/tls.log)"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=Unrelated throwaway CA" \
+    -keyout "$t/other-ca.key" -out "$t/other-ca.crt" >>"$DIR/log/tls.log" 2>&1 || die "openssl: second CA failed"
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$d/server.key" -out "$t/server.csr" >>"$DIR/log/tls.log" 2>&1 \
+    || die "openssl: server key failed"
+  printf 'subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$t/server.ext"
+  openssl x509 -req -in "$t/server.csr" -CA "$t/ca.crt" -CAkey "$t/ca.key" -CAcreateserial -days 30 \
+    -extfile "$t/server.ext" -out "$d/server.crt" >>"$DIR/log/tls.log" 2>&1 || die "openssl: server certificate failed"
+  rm -f "$t/ca.key" "$t/other-ca.key" "$t/server.csr"
+  chown "$RUN_AS" "$d/server.key" "$d/server.crt"; chmod 0600 "$d/server.key"; chmod 0755 "$t"; chmod 0644 "$t"/*.crt
+  cat >>"$d/postgresql.conf" <<EOF
+ssl = on
+ssl_cert_file = 'server.crt'
+ssl_key_file = 'server.key'
+EOF
+  echo "hostssl     all       all         127.0.0.1/32   gss include_realm=0 krb_realm=$REALM" >>"$d/pg_hba.conf"
 }
 
 start_postgres() {
@@ -489,6 +520,10 @@ write_env() {
     echo "export FORWARDABLE_PG_DATABASE='forwardable'"
     echo "export FORWARDABLE_PG_SOCKET_DIR='$DIR/run'"
     echo "export FORWARDABLE_PG_SUPERUSER='$RUN_AS'"
+    if [[ "$PG_TLS" == 1 ]]; then
+      echo "export FORWARDABLE_PG_SSLROOTCERT='$DIR/tls/ca.crt'"
+      echo "export FORWARDABLE_PG_OTHER_CA='$DIR/tls/other-ca.crt'"
+    fi
     echo "export PGHOST='localhost'"
     echo "export PGHOSTADDR='127.0.0.1'"
     echo "export PGPORT='$PG_PORT'"

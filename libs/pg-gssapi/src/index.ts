@@ -3,7 +3,17 @@
  * `@forwardable/gssapi`. See the README for `pg.Pool` and TypeORM examples.
  * @packageDocumentation
  */
-export { GSSENC_MODES, GssapiStream, gssapiStream, type GssEncMode, type GssapiStreamOptions, type PgLinkProtection } from './lib/gssapi-stream';
+export {
+  GSSENC_MODES,
+  GssapiStream,
+  gssapiStream,
+  SSL_MODES,
+  type GssEncMode,
+  type GssapiStreamOptions,
+  type PgLinkProtection,
+  type PgTlsInfo,
+  type SslMode,
+} from './lib/gssapi-stream';
 export {
   gssapiClientConfig,
   gssapiTargetFromEnv,
@@ -15,4 +25,4 @@ export {
   type GssapiTypeOrmOptions,
   type LinkProtectionPolicy,
 } from './lib/config';
-export { PgAuthError, PgGssapiHandshakeError, PgGssencBrokenError, PgGssencRefusedError, PgProtocolError, pgAuthErrorFrom, type PgAuthErrorCode, type ServerErrorFields } from './lib/errors';
+export { PgAuthError, PgGssapiHandshakeError, PgGssencBrokenError, PgGssencRefusedError, PgProtocolError, PgTlsError, PgTlsRefusedError, pgAuthErrorFrom, type PgAuthErrorCode, type ServerErrorFields } from './lib/errors';

@@ -37,6 +37,8 @@ export class AppModule {
             port: config.pg.port,
             database: config.pg.database,
             gssencmode: config.pg.gssencmode,
+            sslmode: config.pg.sslmode,
+            sslrootcert: config.pg.sslrootcert,
             entities: schemaEntities,
             maxUsers: config.pg.maxUsers,
             connectionsPerUser: config.pg.connectionsPerUser,

@@ -39,7 +39,7 @@ describe('FORWARDABLE_PG_GSSENCMODE and the loopback rule', () => {
 
   it('refuses to start with prefer to a remote server (it could fall back to cleartext), saying what to set', () => {
     const msg = problems({ FORWARDABLE_PG_HOST: 'db.example.com', FORWARDABLE_PG_GSSENCMODE: 'prefer' });
-    expect(msg).toMatch(/FORWARDABLE_PG_GSSENCMODE=prefer: PostgreSQL at db.example.com is not on loopback.*use "require".*hostgssenc/);
+    expect(msg).toMatch(/FORWARDABLE_PG_GSSENCMODE=prefer, FORWARDABLE_PG_SSLMODE=\(default\): PostgreSQL at db.example.com is not on loopback.*use "require".*hostgssenc/);
   });
 
   it('accepts an explicit disable to a remote server, with a loud warning to log', () => {
@@ -50,5 +50,19 @@ describe('FORWARDABLE_PG_GSSENCMODE and the loopback rule', () => {
 
   it('refuses an unknown mode with libpq\'s names', () => {
     expect(problems({ FORWARDABLE_PG_HOST: 'localhost', FORWARDABLE_PG_GSSENCMODE: 'always' })).toMatch(/FORWARDABLE_PG_GSSENCMODE=always must be one of disable, prefer, require/);
+  });
+
+  it('accepts a remote server with TLS required instead (FORWARDABLE_PG_SSLMODE), GSSAPI encryption still tried first', () => {
+    const c = loadConfig({ ...base, FORWARDABLE_PG_HOST: 'db.example.com', FORWARDABLE_PG_SSLMODE: 'verify-full', FORWARDABLE_PG_SSLROOTCERT: __filename });
+    expect(c.pg).toMatchObject({ gssencmode: 'prefer', sslmode: 'verify-full', sslrootcert: __filename });
+    expect(c.pg.cleartextWarning).toBeUndefined();
+    expect(loadConfig({ ...base, FORWARDABLE_PG_HOST: 'localhost' }).pg.sslmode).toBe('prefer');
+  });
+
+  it('refuses bad TLS settings, saying what to set', () => {
+    expect(problems({ FORWARDABLE_PG_HOST: 'localhost', FORWARDABLE_PG_SSLMODE: 'allow' })).toMatch(/FORWARDABLE_PG_SSLMODE=allow must be one of disable, prefer, require, verify-ca, verify-full/);
+    expect(problems({ FORWARDABLE_PG_HOST: 'db.example.com', FORWARDABLE_PG_SSLMODE: 'verify-ca' })).toMatch(/needs sslrootcert \(FORWARDABLE_PG_SSLROOTCERT\)/);
+    expect(problems({ FORWARDABLE_PG_HOST: 'localhost', FORWARDABLE_PG_SSLROOTCERT: '/nonexistent/ca.crt' })).toMatch(/FORWARDABLE_PG_SSLROOTCERT=\/nonexistent\/ca.crt does not exist/);
+    expect(problems({ FORWARDABLE_PG_HOST: 'db.example.com', FORWARDABLE_PG_GSSENCMODE: 'prefer', FORWARDABLE_PG_SSLMODE: 'prefer' })).toMatch(/not on loopback.*sslmode "verify-full"/);
   });
 });

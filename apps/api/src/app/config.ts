@@ -2,7 +2,7 @@ import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { isAbsolute } from 'node:path';
 import { isSameOriginPath, type DelegationMode } from '@forwardable/shared/contracts';
-import { GSSENC_MODES, linkProtectionPolicy, type GssEncMode } from '@forwardable/pg-gssapi';
+import { GSSENC_MODES, linkProtectionPolicy, SSL_MODES, type GssEncMode, type SslMode } from '@forwardable/pg-gssapi';
 
 /** The API's validated configuration. There is no database user or password in it, by design. */
 export interface ApiConfig {
@@ -38,6 +38,10 @@ export interface ApiConfig {
     maxConnections: number;
     /** GSSAPI transport encryption of every connection (FORWARDABLE_PG_GSSENCMODE, after the loopback policy). */
     gssencmode: GssEncMode;
+    /** TLS when GSSAPI encryption is off or refused (FORWARDABLE_PG_SSLMODE, after the loopback policy). */
+    sslmode: SslMode;
+    /** CA file for the server's certificate (FORWARDABLE_PG_SSLROOTCERT). */
+    sslrootcert?: string;
     /** Set when the operator disabled encryption to a remote server: log it loudly at start. */
     cleartextWarning?: string;
   };
@@ -154,14 +158,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
   }
   // A remote PostgreSQL gets an encrypted link or the API does not start (#17); see linkProtectionPolicy.
   const gssencRaw = str('FORWARDABLE_PG_GSSENCMODE');
-  let pgLink: { gssencmode: GssEncMode; warning?: string } = { gssencmode: 'require' };
+  const sslRaw = str('FORWARDABLE_PG_SSLMODE');
+  const sslrootcert = str('FORWARDABLE_PG_SSLROOTCERT');
+  file('FORWARDABLE_PG_SSLROOTCERT', sslrootcert, "the PEM file of the CA that issued PostgreSQL's certificate");
+  let pgLink: { gssencmode: GssEncMode; sslmode: SslMode; warning?: string } = { gssencmode: 'require', sslmode: 'prefer' };
   if (gssencRaw !== undefined && !GSSENC_MODES.includes(gssencRaw as GssEncMode)) {
     problems.push(`FORWARDABLE_PG_GSSENCMODE=${gssencRaw} must be one of ${GSSENC_MODES.join(', ')} (libpq's names)`);
+  } else if (sslRaw !== undefined && !SSL_MODES.includes(sslRaw as SslMode)) {
+    problems.push(`FORWARDABLE_PG_SSLMODE=${sslRaw} must be one of ${SSL_MODES.join(', ')} (libpq's names; "allow" is not supported)`);
   } else if (pgHost) {
     try {
-      pgLink = linkProtectionPolicy({ host: pgHost, hostaddr: str('FORWARDABLE_PG_HOSTADDR'), gssencmode: gssencRaw as GssEncMode | undefined });
+      pgLink = linkProtectionPolicy({
+        host: pgHost,
+        hostaddr: str('FORWARDABLE_PG_HOSTADDR'),
+        gssencmode: gssencRaw as GssEncMode | undefined,
+        sslmode: sslRaw as SslMode | undefined,
+        sslrootcert,
+      });
     } catch (e) {
-      problems.push(`FORWARDABLE_PG_GSSENCMODE=${gssencRaw}: ${(e as Error).message}`);
+      problems.push(`FORWARDABLE_PG_GSSENCMODE=${gssencRaw ?? '(default)'}, FORWARDABLE_PG_SSLMODE=${sslRaw ?? '(default)'}: ${(e as Error).message}`);
     }
   }
   const config: ApiConfig = {
@@ -192,6 +207,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
       connectionsPerUser: int('FORWARDABLE_PG_CONNECTIONS_PER_USER', 2, 1, 100),
       maxConnections: int('FORWARDABLE_PG_MAX_CONNECTIONS', 200, 1, 100_000),
       gssencmode: pgLink.gssencmode,
+      sslmode: pgLink.sslmode,
+      sslrootcert,
       cleartextWarning: pgLink.warning,
     },
     webDir: str('FORWARDABLE_WEB_DIR'),

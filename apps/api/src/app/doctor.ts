@@ -64,8 +64,7 @@ export async function runDoctor(config: ApiConfig): Promise<Check[]> {
       await client.end().catch(() => undefined);
     }
     if (reached) {
-      const protection: PgLinkProtection = (stream as GssapiStream | null)?.protection ?? 'none';
-      add('postgresql-link', ...linkVerdict(protection, config));
+      add('postgresql-link', ...linkVerdict(stream as GssapiStream | null, config));
     }
     service.dispose();
   } else {
@@ -75,9 +74,19 @@ export async function runDoctor(config: ApiConfig): Promise<Check[]> {
 }
 
 /** The doctor's verdict on what protected its connection, as every per-user connection is protected. */
-function linkVerdict(protection: PgLinkProtection, config: ApiConfig): [boolean, string] {
-  const mode = `gssencmode=${config.pg.gssencmode}`;
-  if (protection === 'gssenc') return [true, `GSSAPI-encrypted (confidentiality and integrity, ${mode})`];
-  if (isLoopbackTarget(config.pg)) return [true, `not encrypted (${mode}); acceptable on loopback only`];
-  return [false, `NOT encrypted (${mode}): queries and rows cross the network in cleartext; set FORWARDABLE_PG_GSSENCMODE=require and add a "hostgssenc" line to pg_hba.conf`];
+function linkVerdict(stream: GssapiStream | null, config: ApiConfig): [boolean, string] {
+  const protection: PgLinkProtection = stream?.protection ?? 'none';
+  const mode = `gssencmode=${config.pg.gssencmode}, sslmode=${config.pg.sslmode}`;
+  if (protection === 'gssenc') return [true, `GSSAPI-encrypted (gss-encryption: confidentiality and integrity, ${mode})`];
+  const tls = stream?.tlsInfo;
+  if (protection === 'tls' && tls) {
+    const checked = config.pg.sslmode === 'verify-full' ? 'certificate and host name verified' : tls.verified ? 'certificate chain verified, host name not checked' : 'certificate NOT verified';
+    return [tls.verified || isLoopbackTarget(config.pg), `TLS-encrypted (tls: ${tls.protocol}, ${tls.cipher}; ${checked}; ${mode})`];
+  }
+  if (isLoopbackTarget(config.pg)) return [true, `not encrypted (none, ${mode}); acceptable on loopback only`];
+  return [
+    false,
+    `NOT encrypted (none, ${mode}): queries and rows cross the network in cleartext; set FORWARDABLE_PG_GSSENCMODE=require and add a ` +
+      `"hostgssenc" line to pg_hba.conf, or FORWARDABLE_PG_SSLMODE=verify-full with a "hostssl" line`,
+  ];
 }

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import type { ClientConfig } from 'pg';
 import type { Credential } from '@forwardable/gssapi';
-import { GssapiStream, gssapiStream, GSSENC_MODES, type GssEncMode } from './gssapi-stream';
+import { GssapiStream, gssapiStream, GSSENC_MODES, SSL_MODES, type GssEncMode, type SslMode } from './gssapi-stream';
 
 /** Where PostgreSQL is: the host name must be the one in its `postgres/<host>` principal. */
 export interface GssapiConnectionTarget {
@@ -23,6 +23,14 @@ export interface GssapiConnectionTarget {
    * `prefer` when PostgreSQL is on loopback, `require` otherwise (see {@link linkProtectionPolicy}).
    */
   gssencmode?: GssEncMode;
+  /**
+   * TLS (libpq's `sslmode`), tried when GSSAPI encryption is off or refused. Default `prefer`.
+   * A remote server is accepted with `require`, `verify-ca` or `verify-full` instead of
+   * `gssencmode` `require` (see {@link linkProtectionPolicy}).
+   */
+  sslmode?: SslMode;
+  /** PEM file of the CA for the server's certificate (libpq's `sslrootcert`). */
+  sslrootcert?: string;
 }
 
 /**
@@ -40,44 +48,61 @@ export function isLoopbackTarget(target: Pick<GssapiConnectionTarget, 'host' | '
 
 /** What {@link linkProtectionPolicy} decided for a target. */
 export interface LinkProtectionPolicy {
-  /** The mode every connection to the target uses. */
+  /** The GSSAPI encryption mode every connection to the target uses. */
   gssencmode: GssEncMode;
+  /** The TLS mode every connection to the target uses. */
+  sslmode: SslMode;
   /** Set when the link to a remote server may carry cleartext because the operator said `disable`. */
   warning?: string;
 }
 
 /**
- * The encryption every connection to `target` gets: the explicit `gssencmode`, or by default
- * `prefer` on loopback and `require` to any other host. A remote server with an explicit
- * `prefer` is refused (it would silently fall back to cleartext if the server said "N"); an
- * explicit `disable` to a remote server is allowed, with a warning to log loudly.
- * @throws RangeError for an unknown mode or `prefer` to a remote server, saying what to set.
+ * The protection every connection to `target` gets. On loopback: the explicit modes, by default
+ * `prefer` for both. To any other host the link must be encrypted: by GSSAPI (`gssencmode`
+ * `require`, the default there) or by TLS (`sslmode` `require`, `verify-ca` or `verify-full`,
+ * after which `gssencmode` defaults to `prefer`: GSSAPI encryption first, as libpq orders them,
+ * TLS when the server refuses it). An explicit `gssencmode` `prefer` to a remote server without
+ * such an `sslmode` is refused (it would silently fall back to cleartext); an explicit `disable`
+ * is allowed, with a warning to log loudly.
+ * @throws RangeError for an unknown mode, `verify-*` without `sslrootcert`, or `prefer` to a remote server, saying what to set.
  */
-export function linkProtectionPolicy(target: Pick<GssapiConnectionTarget, 'host' | 'hostaddr' | 'gssencmode'>): LinkProtectionPolicy {
+export function linkProtectionPolicy(
+  target: Pick<GssapiConnectionTarget, 'host' | 'hostaddr' | 'gssencmode' | 'sslmode' | 'sslrootcert'>,
+): LinkProtectionPolicy {
   const mode = target.gssencmode;
   if (mode !== undefined && !GSSENC_MODES.includes(mode)) {
     throw new RangeError(`gssencmode must be one of ${GSSENC_MODES.join(', ')}, not "${String(mode)}"`);
   }
+  const ssl = target.sslmode;
+  if (ssl !== undefined && !SSL_MODES.includes(ssl)) {
+    throw new RangeError(`sslmode must be one of ${SSL_MODES.join(', ')}, not "${String(ssl)}"`);
+  }
+  if ((ssl === 'verify-ca' || ssl === 'verify-full') && !target.sslrootcert) {
+    throw new RangeError(`sslmode "${ssl}" needs sslrootcert (FORWARDABLE_PG_SSLROOTCERT): the PEM file of the CA that issued the server's certificate`);
+  }
   const where = target.hostaddr ? `${target.host} (${target.hostaddr})` : target.host;
-  if (isLoopbackTarget(target)) return { gssencmode: mode ?? 'prefer' };
+  if (isLoopbackTarget(target)) return { gssencmode: mode ?? 'prefer', sslmode: ssl ?? 'prefer' };
+  const tlsRequired = ssl === 'require' || ssl === 'verify-ca' || ssl === 'verify-full';
+  if (tlsRequired) return { gssencmode: mode ?? 'prefer', sslmode: ssl };
   if (mode === 'prefer') {
     throw new RangeError(
       `PostgreSQL at ${where} is not on loopback, and gssencmode "prefer" would fall back to an unencrypted link: ` +
-        `use "require" (the default for a remote server) with a "hostgssenc" line in its pg_hba.conf, or "disable" ` +
-        `if the network path is otherwise protected`,
+        `use "require" (the default for a remote server) with a "hostgssenc" line in its pg_hba.conf, or sslmode ` +
+        `"verify-full" with a "hostssl" line, or "disable" if the network path is otherwise protected`,
     );
   }
   if (mode === 'disable') {
     return {
       gssencmode: 'disable',
+      sslmode: ssl ?? 'prefer',
       warning:
-        `GSSAPI encryption to PostgreSQL at ${where} is DISABLED (gssencmode=disable): every query and every row ` +
-        `crosses the network in cleartext and can be read or altered on the path. Use gssencmode=require.`,
+        `GSSAPI encryption to PostgreSQL at ${where} is DISABLED (gssencmode=disable) and TLS is not required ` +
+        `(sslmode=${ssl ?? 'prefer'}): every query and every row may cross the network in cleartext and can be read ` +
+        `or altered on the path. Use gssencmode=require, or sslmode=verify-full.`,
     };
   }
-  return { gssencmode: 'require' };
+  return { gssencmode: 'require', sslmode: ssl ?? 'prefer' };
 }
-
 /**
  * The database role for a principal: `alice@EXAMPLE.COM` → `alice`, as pg_hba's `include_realm=0`
  * maps it. With `allowedRealms`, the first is the home realm: a principal of another allowed realm
@@ -112,8 +137,8 @@ export function gssapiClientConfig(
   overrides: { user?: string; onConnection?: (stream: GssapiStream) => void } = {},
 ): ClientConfig {
   const user = overrides.user ?? roleFromPrincipal(credential.principal, target.allowedRealms);
-  const { gssencmode } = linkProtectionPolicy(target);
-  const make = gssapiStream({ credential, hostaddr: target.hostaddr, serviceName: target.serviceName, gssencmode });
+  const { gssencmode, sslmode } = linkProtectionPolicy(target);
+  const make = gssapiStream({ credential, hostaddr: target.hostaddr, serviceName: target.serviceName, gssencmode, sslmode, sslrootcert: target.sslrootcert });
   const onConnection = overrides.onConnection;
   const stream = onConnection
     ? () => {
@@ -134,7 +159,7 @@ export function gssapiClientConfig(
 /**
  * The target from the `FORWARDABLE_PG_*` variables the command-line tools share (what
  * `source tmp/realms/<realm>/realm.env` sets): HOST (the host in postgres/<host>), HOSTADDR,
- * PORT, DATABASE and GSSENCMODE.
+ * PORT, DATABASE, GSSENCMODE, SSLMODE and SSLROOTCERT.
  * @throws Error naming the missing or invalid variable.
  */
 export function gssapiTargetFromEnv(env: NodeJS.ProcessEnv = process.env): GssapiConnectionTarget {
@@ -149,12 +174,18 @@ export function gssapiTargetFromEnv(env: NodeJS.ProcessEnv = process.env): Gssap
   if (mode !== undefined && !GSSENC_MODES.includes(mode as GssEncMode)) {
     throw new Error(`FORWARDABLE_PG_GSSENCMODE=${mode} must be one of ${GSSENC_MODES.join(', ')}`);
   }
+  const ssl = env.FORWARDABLE_PG_SSLMODE?.trim() || undefined;
+  if (ssl !== undefined && !SSL_MODES.includes(ssl as SslMode)) {
+    throw new Error(`FORWARDABLE_PG_SSLMODE=${ssl} must be one of ${SSL_MODES.join(', ')}`);
+  }
   const target: GssapiConnectionTarget = {
     host: need('FORWARDABLE_PG_HOST'),
     hostaddr: env.FORWARDABLE_PG_HOSTADDR?.trim() || undefined,
     port,
     database: need('FORWARDABLE_PG_DATABASE'),
     gssencmode: mode as GssEncMode | undefined,
+    sslmode: ssl as SslMode | undefined,
+    sslrootcert: env.FORWARDABLE_PG_SSLROOTCERT?.trim() || undefined,
   };
   const policy = linkProtectionPolicy(target);
   if (policy.warning) process.emitWarning(policy.warning, { code: 'FORWARDABLE_PG_CLEARTEXT' });

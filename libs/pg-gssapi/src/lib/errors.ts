@@ -19,6 +19,8 @@ export type PgAuthErrorCode =
   | 'PG_GSSAPI_HANDSHAKE'
   | 'PG_GSSENC_REFUSED'
   | 'PG_GSSENC_BROKEN'
+  | 'PG_TLS_REFUSED'
+  | 'PG_TLS_FAILED'
   | 'PG_PROTOCOL'
   | 'PG_SERVER_ERROR';
 
@@ -84,6 +86,35 @@ export class PgGssencBrokenError extends PgAuthError {
   }
 }
 
+/**
+ * `sslmode` is `require`, `verify-ca` or `verify-full` and the server answered "N" to the
+ * SSLRequest (and GSSAPI encryption was off or refused): it has `ssl = off`, or a pooler in front
+ * of it does not offer TLS.
+ */
+export class PgTlsRefusedError extends PgAuthError {
+  constructor(where: string, sslmode: string) {
+    super(
+      'PG_TLS_REFUSED',
+      `PostgreSQL at ${where} refused TLS (it answered "N" to the SSLRequest, sslmode=${sslmode}): turn TLS on in the ` +
+        `server (ssl = on, ssl_cert_file and ssl_key_file in postgresql.conf) with a "hostssl ... gss" line in pg_hba.conf; ` +
+        `or use GSSAPI encryption instead (gssencmode "require", FORWARDABLE_PG_GSSENCMODE, with a "hostgssenc" line); ` +
+        `or set sslmode (FORWARDABLE_PG_SSLMODE) to "prefer" to accept an unencrypted link.`,
+    );
+    this.name = 'PgTlsRefusedError';
+  }
+}
+
+/**
+ * The TLS handshake failed: the server's certificate is not signed by the CA in `sslrootcert`,
+ * does not name the host (`verify-full`), or the handshake broke. Nothing was sent to the server.
+ */
+export class PgTlsError extends PgAuthError {
+  constructor(message: string, cause?: unknown) {
+    super('PG_TLS_FAILED', `TLS to PostgreSQL failed: ${message}`, {}, { cause });
+    this.name = 'PgTlsError';
+  }
+}
+
 /** The server sent something the PostgreSQL protocol does not allow here (e.g. a truncated message). */
 export class PgProtocolError extends PgAuthError {
   constructor(message: string) {
@@ -132,8 +163,8 @@ export function pgAuthErrorFrom(f: ServerErrorFields, user: string): PgAuthError
       plain
         ? `PostgreSQL has no pg_hba.conf line for an unencrypted connection: use GSSAPI encryption (gssencmode ` +
             `"prefer" or "require", FORWARDABLE_PG_GSSENCMODE), or add a "host ... gss" line if the link may be plaintext. (${said})`
-        : `PostgreSQL has no pg_hba.conf line for this connection: add a "hostgssenc ... gss" line for this host, user ` +
-            `and database. (${said})`,
+        : `PostgreSQL has no pg_hba.conf line for this connection: add a "hostgssenc ... gss" line (GSSAPI encryption) ` +
+            `or a "hostssl ... gss" line (TLS) for this host, user and database. (${said})`,
       f,
     );
   }

@@ -189,8 +189,8 @@ describe('errors that say what to fix', () => {
     const tgt = kinit(realm, 'alice');
     const cred = await Credential.fromCache(tgt.name, 'password');
     const writes = jest.spyOn(net.Socket.prototype, 'write');
-    // Unencrypted, so that the bytes on the wire are pg's own (encryption is covered in gssenc.spec.ts).
-    const stream = gssapiStream({ credential: cred, hostaddr: '127.0.0.1', gssencmode: 'disable' })();
+    // Unencrypted, so that the bytes on the wire are pg's own (encryption is covered in gssenc.spec.ts and tls.spec.ts).
+    const stream = gssapiStream({ credential: cred, hostaddr: '127.0.0.1', gssencmode: 'disable', sslmode: 'disable' })();
     try {
       await new Promise<void>((resolve, reject) => {
         stream.once('error', reject);
@@ -219,19 +219,20 @@ describe('errors that say what to fix', () => {
   });
 
   /**
-   * A tiny fake server on loopback: answers "N" to the GSSENCRequest (as a server without GSSAPI
-   * encryption does), then answers pg's start-up message with `reply`.
+   * A tiny fake server on loopback: answers "N" to the GSSENCRequest and the SSLRequest (as a
+   * server without GSSAPI encryption or TLS does), then answers pg's start-up message with `reply`.
    */
   async function fakeServer(reply: Buffer): Promise<{ port: number; close(): void }> {
     const net = await import('node:net');
     const server = net.createServer((sock) => {
       sock.on('error', () => undefined);
-      sock.once('data', (d: Buffer) => {
-        if (d.length === 8 && d.readUInt32BE(4) === 80877104) {
+      const onData = (d: Buffer) => {
+        if (d.length === 8 && (d.readUInt32BE(4) === 80877104 || d.readUInt32BE(4) === 80877103)) {
           sock.write('N');
-          sock.once('data', () => sock.write(reply));
+          sock.once('data', onData);
         } else sock.write(reply);
-      });
+      };
+      sock.once('data', onData);
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     return { port: (server.address() as import('node:net').AddressInfo).port, close: () => server.close() };

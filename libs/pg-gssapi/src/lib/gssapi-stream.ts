@@ -1,5 +1,7 @@
 import { Duplex } from 'node:stream';
 import { Socket, isIP } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { checkServerIdentity, connect as tlsConnect, TLSSocket, type PeerCertificate } from 'node:tls';
 import { Credential, InitiatorContext, MAX_SEALED_PACKET_BYTES, SecureChannel } from '@forwardable/gssapi';
 import {
   PgAuthError,
@@ -7,6 +9,8 @@ import {
   PgGssencBrokenError,
   PgGssencRefusedError,
   PgProtocolError,
+  PgTlsError,
+  PgTlsRefusedError,
   pgAuthErrorFrom,
   ServerErrorFields,
 } from './errors';
@@ -17,8 +21,31 @@ import {
  */
 export type GssEncMode = 'disable' | 'prefer' | 'require';
 
+/**
+ * libpq's `sslmode` (without `allow`): `disable` never asks for TLS; `prefer` (the default) asks and
+ * continues unencrypted when the server answers "N", without verifying the server's certificate;
+ * `require` fails on "N" and, like libpq, verifies the chain only when a root certificate file
+ * (`sslrootcert`) is given; `verify-ca` verifies the chain against `sslrootcert`; `verify-full`
+ * also checks that the certificate names the host connected to. GSSAPI authentication runs inside
+ * the TLS stream (pg_hba `hostssl ... gss`).
+ */
+export type SslMode = 'disable' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
+
+/** Values accepted for {@link SslMode}. */
+export const SSL_MODES: readonly SslMode[] = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full'];
+
 /** What protects a connection's bytes on the wire, once connected. */
-export type PgLinkProtection = 'gssenc' | 'none';
+export type PgLinkProtection = 'gssenc' | 'tls' | 'none';
+
+/** The TLS session of a connection protected by TLS. */
+export interface PgTlsInfo {
+  /** e.g. `TLSv1.3`. */
+  protocol: string;
+  /** OpenSSL's cipher name, e.g. `TLS_AES_256_GCM_SHA384`. */
+  cipher: string;
+  /** Whether the certificate chain was verified against `sslrootcert`. */
+  verified: boolean;
+}
 
 /** Options of {@link GssapiStream}; see {@link gssapiStream}. */
 export interface GssapiStreamOptions {
@@ -35,6 +62,17 @@ export interface GssapiStreamOptions {
   hostaddr?: string;
   /** GSSAPI transport encryption, with libpq's names and semantics; default `prefer`. */
   gssencmode?: GssEncMode;
+  /**
+   * TLS, with libpq's names and semantics; default `prefer`. Tried only when GSSAPI encryption is
+   * not in use (disabled, or refused by the server), as libpq orders them.
+   */
+  sslmode?: SslMode;
+  /**
+   * PEM file of the certificate authorities to trust for the server's certificate (libpq's
+   * `sslrootcert`); needed by `verify-ca` and `verify-full`, and makes `require` verify the chain.
+   * Read once, when the factory is made.
+   */
+  sslrootcert?: string;
 }
 
 /** Values accepted for {@link GssEncMode}. */
@@ -42,6 +80,8 @@ export const GSSENC_MODES: readonly GssEncMode[] = ['disable', 'prefer', 'requir
 
 /** GSSENCRequest: an 8-byte start-up packet, length 8 and code 80877104 (1234 << 16 | 5680). */
 const GSSENC_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x30]);
+/** SSLRequest: length 8 and code 80877103 (1234 << 16 | 5679). */
+const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
 /** The largest context token either side sends while setting up encryption (PostgreSQL 17's PQ_GSS_AUTH_BUFFER_SIZE). */
 const MAX_HANDSHAKE_TOKEN = 65536 - 4;
 const MAX_SEALED_TOKEN = MAX_SEALED_PACKET_BYTES - 4;
@@ -78,12 +118,18 @@ const PASSWORD_METHODS: Record<number, string> = { 3: 'password', 5: 'md5', 10: 
  */
 export class GssapiStream extends Duplex {
   private readonly socket = new Socket();
+  /** The TLS layer over the TCP socket, once the server accepted an SSLRequest. */
+  private tls: TLSSocket | null = null;
+  /** Read at the handshake: once the socket is closed, node no longer reports them. */
+  private tlsSession: PgTlsInfo | undefined;
+  /** The CA file's contents (from {@link gssapiStream}, which reads it once). */
+  private readonly ca: Buffer | undefined;
   /**
    * startup: until AuthenticationOk, GSS messages are ours; authenticated: until ReadyForQuery,
    * messages pass but a FATAL (e.g. the role does not exist, checked after authentication) is
    * translated; passthrough: bytes only.
    */
-  private phase: 'negotiate' | 'gssenc' | 'startup' | 'authenticated' | 'passthrough' | 'failed' = 'startup';
+  private phase: 'negotiate' | 'gssenc' | 'sslnegotiate' | 'tlshandshake' | 'startup' | 'authenticated' | 'passthrough' | 'failed' = 'startup';
   /** Bytes of the encryption set-up (the G/N answer, length-prefixed tokens), before pg's start-up. */
   private raw: Buffer = Buffer.alloc(0);
   /** Sealed bytes not yet forming a complete packet. */
@@ -100,45 +146,144 @@ export class GssapiStream extends Duplex {
   private contextComplete = false;
   private user = '';
 
-  constructor(private readonly opts: GssapiStreamOptions) {
+  constructor(
+    private readonly opts: GssapiStreamOptions,
+    ca?: Buffer,
+  ) {
     super();
+    this.ca = ca;
     this.socket.on('connect', () => this.onSocketConnect());
-    this.socket.on('data', (chunk: Buffer) => this.onSocketData(chunk));
+    this.listen(this.socket);
+  }
+
+  /** Data, end, error and close of the transport: the TCP socket, then the TLS socket over it. */
+  private listen(transport: Socket): void {
+    const current = () => transport === (this.tls ?? this.socket);
+    transport.on('data', (chunk: Buffer) => {
+      if (current()) this.onSocketData(chunk);
+    });
     // During start-up the server's last words (an ErrorResponse) may still wait behind a GSS step
     // when it hangs up: let drainStartup read them first, so the caller gets the real reason.
-    this.socket.on('end', () => this.afterInbound(() => this.onSocketEnd()));
-    this.socket.on('error', (err) => this.destroy(err));
-    this.socket.on('close', () =>
+    transport.on('end', () => {
+      if (current()) this.afterInbound(() => this.onSocketEnd());
+    });
+    transport.on('error', (err) => {
+      if (this.phase === 'tlshandshake') this.fail(new PgTlsError(this.tlsFailure(err), err));
+      else this.destroy(err);
+    });
+    transport.on('close', () => {
+      if (!current()) return;
       this.afterInbound(() => {
         if (this.phase === 'passthrough' || this.phase === 'failed') {
           this.disposeContext();
           if (!this.destroyed) this.destroy();
         } else this.onSocketEnd();
-      }),
-    );
+      });
+    });
+  }
+
+  /** The byte stream to the server: TLS once it is up, else the TCP socket. */
+  private get transport(): Socket {
+    return this.tls ?? this.socket;
   }
 
   /** What protects this connection on the wire (meaningful once pg has connected). */
   get protection(): PgLinkProtection {
-    return this.channel ? 'gssenc' : 'none';
+    return this.channel ? 'gssenc' : this.tls ? 'tls' : 'none';
+  }
+
+  /** Protocol and cipher of the TLS session, when {@link GssapiStream.protection} is `tls`. */
+  get tlsInfo(): PgTlsInfo | undefined {
+    return this.tlsSession;
   }
 
   private get gssencmode(): GssEncMode {
     return this.opts.gssencmode ?? 'prefer';
   }
 
+  private get sslmode(): SslMode {
+    return this.opts.sslmode ?? 'prefer';
+  }
+
   private onSocketConnect(): void {
-    if (this.gssencmode === 'disable') {
+    if (this.gssencmode === 'disable') return this.startTls();
+    this.phase = 'negotiate';
+    this.socket.write(GSSENC_REQUEST);
+  }
+
+  /** After GSSAPI encryption is off or refused: ask for TLS unless sslmode is disable. */
+  private startTls(): void {
+    if (this.sslmode === 'disable') {
+      this.phase = 'startup';
       this.emit('connect');
       return;
     }
-    this.phase = 'negotiate';
-    this.socket.write(GSSENC_REQUEST);
+    this.phase = 'sslnegotiate';
+    this.socket.write(SSL_REQUEST);
+  }
+
+  /** The S/N answer to SSLRequest; on "S" the TLS handshake over the same socket. */
+  private onSslAnswer(): void {
+    if (this.raw.length < 1) return;
+    const answer = String.fromCharCode(this.raw[0]);
+    // As after GSSENCRequest: bytes behind the answer were not protected by TLS (CVE-2021-23222).
+    if (this.raw.length > 1 && (answer === 'S' || answer === 'N')) {
+      return this.fail(new PgProtocolError('the server sent unencrypted data right after its answer to the SSLRequest'));
+    }
+    this.raw = Buffer.alloc(0);
+    if (answer === 'N') {
+      if (this.sslmode !== 'prefer') return this.fail(new PgTlsRefusedError(this.where, this.sslmode));
+      this.phase = 'startup';
+      this.emit('connect');
+      return;
+    }
+    if (answer !== 'S') {
+      // An ErrorResponse here is a server older than 7.0 or not PostgreSQL at all.
+      return this.fail(new PgProtocolError(`the server did not understand the SSLRequest (answered ${JSON.stringify(answer)}; set sslmode to "disable")`));
+    }
+    const mode = this.sslmode;
+    // libpq: verify-ca and verify-full verify the chain; require does too when a root certificate
+    // file is given; prefer never does.
+    const verify = mode === 'verify-ca' || mode === 'verify-full' || (mode === 'require' && this.ca !== undefined);
+    const host = this.where.slice(0, this.where.lastIndexOf(':'));
+    this.phase = 'tlshandshake';
+    const tls = tlsConnect({
+      socket: this.socket,
+      ca: this.ca,
+      rejectUnauthorized: verify,
+      // SNI takes a name, not an address.
+      servername: isIP(host) ? undefined : host,
+      checkServerIdentity: (_name: string, cert: PeerCertificate) => (mode === 'verify-full' ? checkServerIdentity(host, cert) : undefined),
+      minVersion: 'TLSv1.2',
+    });
+    this.tls = tls;
+    this.listen(tls);
+    tls.once('secureConnect', () => {
+      if (this.phase !== 'tlshandshake') return;
+      this.tlsSession = { protocol: tls.getProtocol() ?? 'unknown', cipher: tls.getCipher()?.name ?? 'unknown', verified: verify };
+      this.phase = 'startup';
+      this.emit('connect');
+    });
+  }
+
+  /** A TLS handshake error in words that say what to change. */
+  private tlsFailure(err: Error & { code?: string }): string {
+    const host = this.where.slice(0, this.where.lastIndexOf(':'));
+    if (err.code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+      return `the server's certificate does not name "${host}" (sslmode=verify-full): connect by a name the certificate lists, or issue the server a certificate for "${host}" (${err.message})`;
+    }
+    if (/CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)/.test(err.code ?? '')) {
+      return `the server's certificate is not signed by a certificate authority in sslrootcert (sslmode=${this.sslmode}): set sslrootcert (FORWARDABLE_PG_SSLROOTCERT) to the CA that issued the server's certificate (${err.code}: ${err.message})`;
+    }
+    return `the TLS handshake with ${this.where} failed (sslmode=${this.sslmode}): ${err.message}`;
   }
 
   private onSocketEnd(): void {
     if (this.phase === 'negotiate' || this.phase === 'gssenc') {
       return this.fail(new PgGssapiHandshakeError('the server closed the connection while setting up GSSAPI encryption'));
+    }
+    if (this.phase === 'sslnegotiate' || this.phase === 'tlshandshake') {
+      return this.fail(new PgTlsError(`the server closed the connection while setting up TLS (sslmode=${this.sslmode})`));
     }
     if (this.channel && this.cipher.length > 0) {
       return this.fail(new PgGssencBrokenError(`the connection ended in the middle of an encrypted packet (${this.cipher.length} bytes of it arrived)`));
@@ -158,6 +303,10 @@ export class GssapiStream extends Duplex {
     if (this.phase === 'negotiate' || this.phase === 'gssenc') {
       this.raw = this.raw.length ? Buffer.concat([this.raw, chunk]) : chunk;
       return this.drainEncryptionSetup();
+    }
+    if (this.phase === 'sslnegotiate') {
+      this.raw = this.raw.length ? Buffer.concat([this.raw, chunk]) : chunk;
+      return this.onSslAnswer();
     }
     if (this.channel) return this.onSealed(chunk);
     this.onServerData(chunk);
@@ -207,9 +356,8 @@ export class GssapiStream extends Duplex {
       this.raw = Buffer.alloc(0);
       if (answer === 'N') {
         if (this.gssencmode === 'require') return this.fail(new PgGssencRefusedError(this.where));
-        this.phase = 'startup';
-        this.emit('connect');
-        return;
+        // libpq's order: GSSAPI encryption refused, so TLS next, on the same connection.
+        return this.startTls();
       }
       if (answer !== 'G') {
         return this.fail(
@@ -295,7 +443,7 @@ export class GssapiStream extends Duplex {
   private send(buf: Buffer, cb?: (err?: Error | null) => void): void {
     const channel = this.channel;
     if (!channel) {
-      this.socket.write(buf, cb);
+      this.transport.write(buf, cb);
       return;
     }
     channel.seal(buf, this.maxPlain).then(
@@ -367,23 +515,24 @@ export class GssapiStream extends Duplex {
   override _final(cb: (err?: Error | null) => void): void {
     // Writes are sealed asynchronously: end after the last one reached the socket.
     if (this.channel) this.channel.seal(Buffer.alloc(0), this.maxPlain).then(() => this.socket.end(cb), () => this.socket.end(cb));
-    else this.socket.end(cb);
+    else this.transport.end(cb);
   }
 
   override _read(): void {
-    this.socket.resume();
+    this.transport.resume();
   }
 
   override _destroy(err: Error | null, cb: (err: Error | null) => void): void {
     this.disposeContext();
     this.disposeChannel();
+    this.tls?.destroy();
     this.socket.destroy();
     cb(err);
   }
 
   private forward(buf: Buffer): void {
     if (this.destroyed) return;
-    if (buf.length && !this.push(buf)) this.socket.pause();
+    if (buf.length && !this.push(buf)) this.transport.pause();
   }
 
   private onServerData(chunk: Buffer): void {
@@ -576,5 +725,20 @@ export function gssapiStream(opts: GssapiStreamOptions): () => GssapiStream {
   if (opts.gssencmode !== undefined && !GSSENC_MODES.includes(opts.gssencmode)) {
     throw new TypeError(`gssencmode must be one of ${GSSENC_MODES.join(', ')}, not "${String(opts.gssencmode)}"`);
   }
-  return () => new GssapiStream(opts);
+  if (opts.sslmode !== undefined && !SSL_MODES.includes(opts.sslmode)) {
+    const allow = (opts.sslmode as string) === 'allow' ? ' ("allow" is not supported: use "prefer")' : '';
+    throw new TypeError(`sslmode must be one of ${SSL_MODES.join(', ')}, not "${String(opts.sslmode)}"${allow}`);
+  }
+  if ((opts.sslmode === 'verify-ca' || opts.sslmode === 'verify-full') && !opts.sslrootcert) {
+    throw new TypeError(`sslmode "${opts.sslmode}" needs sslrootcert: the PEM file of the CA that issued the server's certificate`);
+  }
+  let ca: Buffer | undefined;
+  if (opts.sslrootcert) {
+    try {
+      ca = readFileSync(opts.sslrootcert);
+    } catch (err) {
+      throw new TypeError(`sslrootcert ${opts.sslrootcert} cannot be read: ${(err as Error).message}`);
+    }
+  }
+  return () => new GssapiStream(opts, ca);
 }

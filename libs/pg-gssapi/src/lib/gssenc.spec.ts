@@ -5,78 +5,13 @@
  * unnoticed, and the gssencmode choices fail with messages that say what to change.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { AddressInfo, createServer, Server, Socket } from 'node:net';
 import { Client } from 'pg';
 import { Credential } from '@forwardable/gssapi';
 import { ensureRealm, RealmEnv } from '@forwardable/testing/realm';
 import { delegatedCredential, useRealm } from '@forwardable/testing/delegation';
 import { GssapiStream, gssapiClientConfig, gssapiStream, PgAuthError } from '../index';
-import type { GssEncMode } from './gssapi-stream';
-
-/** A TCP relay between the client and the real server that records and may tamper with bytes. */
-interface Relay {
-  port: number;
-  /** Everything that crossed, in arrival order. */
-  recorded: Array<{ from: 'client' | 'server'; data: Buffer }>;
-  /** Answer "N" to a GSSENCRequest itself, as a pooler without GSSAPI does, and relay the rest. */
-  refuseGssenc: boolean;
-  /** When set, the next server-to-client chunk is handed to this (and the hook cleared). */
-  onServerChunk: ((chunk: Buffer, client: Socket) => Buffer | null) | null;
-  close(): Promise<void>;
-}
-
-async function startRelay(targetPort: number): Promise<Relay> {
-  const sockets = new Set<Socket>();
-  const relay: Relay = { port: 0, recorded: [], refuseGssenc: false, onServerChunk: null, close: async () => undefined };
-  const server: Server = createServer((client) => {
-    sockets.add(client);
-    let upstream: Socket | null = null;
-    const open = (first?: Buffer) => {
-      upstream = new Socket();
-      sockets.add(upstream);
-      upstream.connect(targetPort, '127.0.0.1');
-      if (first?.length) upstream.write(first);
-      upstream.on('data', (d: Buffer) => {
-        relay.recorded.push({ from: 'server', data: Buffer.from(d) });
-        const hook = relay.onServerChunk;
-        if (hook) {
-          relay.onServerChunk = null;
-          const out = hook(Buffer.from(d), client);
-          if (out) client.write(out);
-          return;
-        }
-        client.write(d);
-      });
-      upstream.on('end', () => client.end());
-      upstream.on('error', () => client.destroy());
-    };
-    let first = true;
-    client.on('data', (d: Buffer) => {
-      relay.recorded.push({ from: 'client', data: Buffer.from(d) });
-      if (first) {
-        first = false;
-        if (relay.refuseGssenc && d.length >= 8 && d.readUInt32BE(4) === 80877104) {
-          client.write('N');
-          open(d.subarray(8));
-          return;
-        }
-        open(d);
-        return;
-      }
-      upstream?.write(d);
-    });
-    client.on('end', () => upstream?.end());
-    client.on('error', () => upstream?.destroy());
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  relay.port = (server.address() as AddressInfo).port;
-  relay.close = () =>
-    new Promise<void>((r) => {
-      sockets.forEach((s) => s.destroy());
-      server.close(() => r());
-    });
-  return relay;
-}
+import type { GssEncMode, SslMode } from './gssapi-stream';
+import { startRelay } from '../testing/relay';
 
 async function failure(p: Promise<unknown>): Promise<PgAuthError> {
   try {
@@ -93,8 +28,8 @@ describe('GSSAPI transport encryption against the real PostgreSQL', () => {
   const streams: GssapiStream[] = [];
 
   // Keep each stream, to read what protection it got.
-  const config = (port: number, gssencmode?: GssEncMode) =>
-    gssapiClientConfig(alice, { host: 'localhost', hostaddr: '127.0.0.1', port, database: realm.pg.database, gssencmode }, { onConnection: (s) => streams.push(s) });
+  const config = (port: number, gssencmode?: GssEncMode, sslmode?: SslMode) =>
+    gssapiClientConfig(alice, { host: 'localhost', hostaddr: '127.0.0.1', port, database: realm.pg.database, gssencmode, sslmode }, { onConnection: (s) => streams.push(s) });
 
   beforeAll(async () => {
     realm = ensureRealm('db2');

@@ -50,7 +50,7 @@ const realmTool = join(repoRoot, 'tools/realm/realm.sh');
  * single ports +94..+99 (API processes of the secrets and replicas suites, Redis, credential-dir API,
  * closed LDAP/PostgreSQL ports),
  * ldap realm +100, rogue realm +200, Samba AD realm +300 (PostgreSQL +302, app +303), second
- * realms in realm.spec +350 (MIT) and +450 (AD), the fault suite's realm +400 and its resetting listener +410.
+ * realms in realm.spec +350 (MIT) and +450 (AD), the fault suite's realm +400 and its resetting listener +410, the TLS realm (ensureTlsRealm) +500.
  * Override with FORWARDABLE_TEST_PORT_BASE to test two checkouts on one machine at once.
  */
 export const testPortBase = Number(process.env.FORWARDABLE_TEST_PORT_BASE ?? 17600);
@@ -124,14 +124,16 @@ export function readRealm(dir: string): RealmEnv {
 /**
  * Start the realm (if it is not running) and return its environment.
  * @param kdb - `db2`, `ldap` or `samba-ad`; each has its own fixed test directory and ports.
- * @param opts - another directory / port base / realm name, for a second realm beside the first.
+ * @param opts - another directory / port base / realm name, for a second realm beside the first;
+ *   `pgTls`: PostgreSQL also offers TLS (`realm up --pg-tls`), for a realm of its own directory.
  */
-export function ensureRealm(kdb: RealmKdb, opts: { dir?: string; portBase?: number; realm?: string } = {}): RealmEnv {
+export function ensureRealm(kdb: RealmKdb, opts: { dir?: string; portBase?: number; realm?: string; pgTls?: boolean } = {}): RealmEnv {
   const dir = opts.dir ?? testRealms[kdb].dir;
   const portBase = opts.portBase ?? testRealms[kdb].portBase;
   const flavour = kdb === 'samba-ad' ? ['--kdc', 'samba-ad'] : ['--kdb', kdb];
   const args = [realmTool, 'up', '--quiet', '--dir', dir, ...flavour, '--port-base', String(portBase)];
   if (opts.realm) args.push('--realm', opts.realm);
+  if (opts.pgTls) args.push('--pg-tls');
   const r = run('bash', args);
   if (r.status !== 0) fail(`npm run realm -- up ${flavour.join(' ')} --dir ${dir}`, r);
   return readRealm(dir);
@@ -144,6 +146,14 @@ export function ensureRealm(kdb: RealmKdb, opts: { dir?: string; portBase?: numb
  */
 export function ensureRogueRealm(): RealmEnv {
   return ensureRealm('db2', { dir: join(repoRoot, 'tmp/realms/test-rogue'), portBase: testPortBase + 200 });
+}
+
+/**
+ * A db2 realm whose PostgreSQL also offers TLS (`hostssl ... gss`, a throwaway CA in
+ * `FORWARDABLE_PG_SSLROOTCERT`, an unrelated CA in `FORWARDABLE_PG_OTHER_CA`), for the TLS suites.
+ */
+export function ensureTlsRealm(): RealmEnv {
+  return ensureRealm('db2', { dir: join(repoRoot, 'tmp/realms/test-tls'), portBase: testPortBase + 500, pgTls: true });
 }
 
 /** Stop and remove a realm started by {@link ensureRealm}. */

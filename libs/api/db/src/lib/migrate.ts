@@ -1,6 +1,6 @@
 import { DataSource } from 'typeorm';
 import { Credential } from '@forwardable/gssapi';
-import { gssapiTypeOrmOptions, type GssEncMode } from '@forwardable/pg-gssapi';
+import { gssapiTypeOrmOptions, type GssEncMode, type SslMode } from '@forwardable/pg-gssapi';
 import { schemaEntities } from './entities';
 import { FilesSchema1763800000000 } from '../migrations/1763800000000-files-schema';
 import { RlsPolicies1763800001000 } from '../migrations/1763800001000-rls-policies';
@@ -24,6 +24,10 @@ export interface MigrateOptions {
   database: string;
   /** GSSAPI transport encryption; default as `linkProtectionPolicy` (prefer on loopback, else require). */
   gssencmode?: GssEncMode;
+  /** TLS when GSSAPI encryption is off or refused (libpq's `sslmode`), default `prefer`. */
+  sslmode?: SslMode;
+  /** CA file for the server's certificate (libpq's `sslrootcert`). */
+  sslrootcert?: string;
   /** The operator's own credential (for example from their `kinit` cache). Not disposed here. */
   credential: Credential;
 }

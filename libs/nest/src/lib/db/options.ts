@@ -1,6 +1,6 @@
 import { ConfigurableModuleBuilder } from '@nestjs/common';
 import type { DataSourceOptions } from 'typeorm';
-import type { GssEncMode } from '@forwardable/pg-gssapi';
+import type { GssEncMode, SslMode } from '@forwardable/pg-gssapi';
 
 /** Configuration of {@link UserDataSources}. There is deliberately no user and no password. */
 export interface UserDataSourcesOptions {
@@ -17,6 +17,13 @@ export interface UserDataSourcesOptions {
    * to any other host; `prefer` to a remote host is refused (see `linkProtectionPolicy`).
    */
   gssencmode?: GssEncMode;
+  /**
+   * TLS (libpq's `sslmode`), tried when GSSAPI encryption is off or refused; default `prefer`.
+   * `require`, `verify-ca` or `verify-full` also satisfy the rule for a remote host.
+   */
+  sslmode?: SslMode;
+  /** PEM file of the CA for the server's certificate (libpq's `sslrootcert`); needed by `verify-*`. */
+  sslrootcert?: string;
   /** TypeORM entities of the application. */
   entities?: DataSourceOptions['entities'];
   /** Most users with an open pool at once; the least recently used is closed first. Default 100. */
