@@ -87,7 +87,7 @@ export class SecureChannel {
    * Wrap one message as a single unframed token (gss_wrap), for protocols that carry wrap tokens
    * themselves: SASL GSSAPI's security-layer negotiation (RFC 4752 section 3.1) after an LDAP bind.
    * Ordered with the other operations of this channel.
-   * @param confidential encrypt as well as sign (default false: integrity only, as RFC 4752 allows
+   * @param confidential - encrypt as well as sign (default false: integrity only, as RFC 4752 allows
    *   for the negotiation message).
    */
   wrapToken(data: Buffer, confidential = false): Promise<Buffer> {
