@@ -20,7 +20,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 PG_BIN="${FORWARDABLE_PG_BIN:-/usr/lib/postgresql/15/bin}"
-DEBIAN_PACKAGES=(krb5-kdc krb5-admin-server krb5-kdc-ldap krb5-user libkrb5-dev slapd ldap-utils postgresql-15 postgresql-client-15 curl util-linux)
+DEBIAN_PACKAGES=(krb5-kdc krb5-admin-server krb5-kdc-ldap krb5-user libkrb5-dev slapd ldap-utils libsasl2-modules-gssapi-mit postgresql-15 postgresql-client-15 curl util-linux)
 
 die() { echo "realm: $*" >&2; exit 1; }
 say() { [[ -n "${QUIET:-}" ]] || echo "realm: $*" >&2; }
@@ -281,6 +281,13 @@ include /etc/ldap/schema/nis.schema
 include $DIR/ldap/kerberos.schema
 pidfile $DIR/run/slapd.pid
 argsfile $DIR/run/slapd.args
+# SASL/GSSAPI binds (the API's keytab, an operator's ticket): the service is ldap/localhost, its
+# key in keytabs/ldap.keytab (KRB5_KTNAME below). No password-based SASL mechanisms.
+sasl-host localhost
+sasl-secprops noanonymous,noplain
+# The API's service principal reads groups as the reader entry; other Kerberos users stay
+# uid=<name>,cn=gssapi,cn=auth (authenticated, so "users" in the ACL below).
+authz-regexp "^uid=http/localhost(,cn=[^,]+)?,cn=gssapi,cn=auth\$" "cn=forwardable-reader,$LDAP_SUFFIX"
 modulepath /usr/lib/ldap
 moduleload back_mdb
 database mdb
@@ -303,7 +310,8 @@ access to *
 EOF
   chown -R "$RUN_AS" "$DIR/ldap" "$DIR/run" "$DIR/log" 2>/dev/null || true
   chmod 0600 "$DIR/ldap/slapd.conf"
-  as_user slapd -f "$DIR/ldap/slapd.conf" -h "ldap://127.0.0.1:$LDAP_PORT/" >>"$DIR/log/slapd.log" 2>&1 \
+  as_user KRB5_KTNAME="FILE:$DIR/keytabs/ldap.keytab" KRB5_CONFIG="$DIR/krb5.conf" KRB5RCACHEDIR="$DIR/rcache" \
+    slapd -f "$DIR/ldap/slapd.conf" -h "ldap://127.0.0.1:$LDAP_PORT/" >>"$DIR/log/slapd.log" 2>&1 \
     || { tail -n 20 "$DIR/log/slapd.log" >&2; die "slapd failed to start (log: $DIR/log/slapd.log)"; }
   wait_port "$LDAP_PORT" slapd "$DIR/log/slapd.log"
 }
@@ -405,6 +413,9 @@ create_principals() {
   if [[ "$KDB" == ldap ]]; then
     kadmin "addprinc +requires_preauth +ok_to_auth_as_delegate -randkey s4u-probe/localhost"
     kadmin "ktadd -k $DIR/keytabs/s4u-probe.keytab s4u-probe/localhost"
+    # slapd's own key, for SASL/GSSAPI binds (no LDAP password for the API or the role tool).
+    kadmin "addprinc +requires_preauth -randkey ldap/localhost"
+    kadmin "ktadd -k $DIR/keytabs/ldap.keytab ldap/localhost"
   fi
   # ktadd re-randomises keys: each keytab is exported exactly once.
   kadmin "ktadd -k $DIR/keytabs/http.keytab HTTP/localhost"
@@ -541,6 +552,7 @@ write_env() {
       echo "export FORWARDABLE_LDAP_URL='ldap://127.0.0.1:$LDAP_PORT/'"
       echo "export FORWARDABLE_LDAP_BASE='$LDAP_SUFFIX'"
       echo "export FORWARDABLE_LDAP_GROUPS_BASE='ou=groups,$LDAP_SUFFIX'"
+      echo "export FORWARDABLE_LDAP_SASL_SERVICE='ldap@localhost'"
       echo "export FORWARDABLE_LDAP_BIND_DN='cn=forwardable-reader,$LDAP_SUFFIX'"
       echo "export FORWARDABLE_LDAP_BIND_PASSWORD='${LDAP_READER_PASSWORD:-}'"
     fi

@@ -35,6 +35,7 @@ export {
 } from './lib/context';
 export { parsePacLogonInfo, sidToBuffer, sidFromBuffer, PacParseError, type PacLogonInfo } from './lib/pac';
 export { SecureChannel, MAX_SEALED_PACKET_BYTES, INLINE_MAX_BYTES } from './lib/secure-channel';
+export type { UnwrappedToken } from './lib/secure-channel';
 export {
   BadPasswordError,
   ClientNotFoundError,

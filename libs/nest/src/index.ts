@@ -65,7 +65,8 @@ export {
   type LoginResponse,
   type MeResponse,
 } from './lib/contract';
-export { type LdapOptions, ldapOptionsFromEnv } from './lib/directory/ldap';
+export { type LdapOptions, ldapOptionsFromEnv, ldapBindOf } from './lib/directory/ldap';
+export { LdapGssapiBindError, assertGssapiTransport } from './lib/directory/sasl-gssapi';
 export { readDirectory, type DirectoryReadOptions, type DirectorySnapshot } from './lib/roles/directory';
 export {
   MANAGED_ROLE,

@@ -1,7 +1,8 @@
-import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { isAbsolute } from 'node:path';
 import { isSameOriginPath, type DelegationMode } from '@forwardable/shared/contracts';
+import { ldapOptionsFromEnv, type LdapOptions } from '@forwardable/nest';
 import { GSSENC_MODES, linkProtectionPolicy, SSL_MODES, type GssEncMode, type SslMode } from '@forwardable/pg-gssapi';
 
 /** The API's validated configuration. There is no database user or password in it, by design. */
@@ -48,7 +49,7 @@ export interface ApiConfig {
   /** Built SPA to serve on the same origin; undefined: API only. */
   webDir?: string;
   /** Group lookup (admins = members of the admin group); undefined: FORWARDABLE_ADMINS only. */
-  ldap?: { url: string; baseDn: string; bindDn: string; bindPassword: string; groupsBaseDn?: string };
+  ldap?: LdapOptions;
   adminGroup: string;
   /** Shared session store for several replicas (`redis://host:port`); undefined: in memory. */
   redisUrl?: string;
@@ -220,26 +221,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     problems.push(`FORWARDABLE_LOGIN_REDIRECT=${config.loginRedirect} must be a path on this site starting with a single / (such as /files), not a URL: an absolute or protocol-relative target would be an open redirect`);
   }
   if (config.redisUrl && !/^rediss?:\/\//.test(config.redisUrl)) problems.push(`FORWARDABLE_REDIS_URL=${config.redisUrl} must start with redis:// or rediss://`);
-  const ldapUrl = str('FORWARDABLE_LDAP_URL');
-  if (ldapUrl) {
-    const passwordFile = str('FORWARDABLE_LDAP_BIND_PASSWORD_FILE');
-    let bindPassword = str('FORWARDABLE_LDAP_BIND_PASSWORD');
-    if (passwordFile) {
-      file('FORWARDABLE_LDAP_BIND_PASSWORD_FILE', passwordFile, 'a file holding the LDAP bind password');
-      try {
-        bindPassword = readFileSync(passwordFile, 'utf8').trim();
-      } catch {
-        /* reported by file() */
-      }
-    }
-    if (!/^ldaps?:\/\//.test(ldapUrl)) problems.push(`FORWARDABLE_LDAP_URL=${ldapUrl} must start with ldap:// or ldaps://`);
-    config.ldap = {
-      url: ldapUrl,
-      baseDn: required('FORWARDABLE_LDAP_BASE', 'the directory base DN, e.g. dc=example,dc=com'),
-      bindDn: required('FORWARDABLE_LDAP_BIND_DN', 'the DN the API binds as to read groups'),
-      bindPassword: bindPassword ?? (problems.push('FORWARDABLE_LDAP_BIND_PASSWORD (or _FILE) is not set: the password of FORWARDABLE_LDAP_BIND_DN'), ''),
-      groupsBaseDn: str('FORWARDABLE_LDAP_GROUPS_BASE'),
-    };
+  // One reader of the FORWARDABLE_LDAP_* variables, shared with the role provisioning CLI.
+  try {
+    config.ldap = ldapOptionsFromEnv(env);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    problems.push(...e.message.split('\n').slice(1).map((l) => l.replace(/^\s*-\s*/, '')));
   }
   if (problems.length) throw new ConfigError(problems);
   return config;

@@ -4,7 +4,7 @@
  * and no search ever returns another user's files. The controllers never filter by user.
  */
 import { randomUUID } from 'node:crypto';
-import { ensureRealm, kinit, RealmEnv, repoRoot, runWithRealm } from '@forwardable/testing/realm';
+import { ensureRealm, kinit, RealmEnv, repoRoot, runWithRealm, superuserSql } from '@forwardable/testing/realm';
 import { useRealm } from '@forwardable/testing/delegation';
 import type { FileDto, FileSummaryDto, ListingResponse, PermissionDto, SearchResponse, SqlResponse, TreeResponse } from '@forwardable/shared/contracts';
 import { fileBrowserMapping } from '@forwardable/rls';
@@ -125,6 +125,40 @@ describe('files API (db2 realm, RLS decides)', () => {
     }
   });
 
+  it('sharing with a directory group: bob (a member) reads inside the folder, carol (not one) sees nothing; leaving the group ends it', async () => {
+    // What forwardable-roles sync makes of a directory group: a NOLOGIN role in forwardable_managed.
+    const eng = `eng_${tag}`;
+    const plain = `plain_${tag}`;
+    superuserSql(realm, `DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'forwardable_managed') THEN CREATE ROLE forwardable_managed NOLOGIN; END IF; END $$;
+      CREATE ROLE "${eng}" NOLOGIN IN ROLE forwardable_managed; GRANT "${eng}" TO bob; CREATE ROLE "${plain}" NOLOGIN; GRANT "${plain}" TO bob`);
+    try {
+      const top = (await call(u('/directories'), 'POST', { cookie: alice, body: { name: `group-share-${tag}` } })).body;
+      const f = (await call(u('/files'), 'POST', { cookie: alice, body: { name: `team-plan-${tag}.txt`, directoryId: top.id, content: 'for the team' } })).body;
+      // a NOLOGIN role the role tool does not manage is not a group one can share with
+      const refused = await call(u(`/directories/${top.id}/permissions`), 'POST', { cookie: alice, body: { grantee: plain } });
+      expect(refused.status).toBe(400);
+      expect(String(refused.body.message)).toMatch(/nor a directory group managed by forwardable-roles/);
+
+      const grant = await call(u(`/directories/${top.id}/permissions`), 'POST', { cookie: alice, body: { grantee: eng } });
+      expect(grant.status).toBe(201);
+      expect(grant.body).toMatchObject({ grantee: eng, level: 'read' });
+      expect((await call(u(`/files/${f.id}`), 'GET', { cookie: bob })).body).toMatchObject({ content: 'for the team', access: 'read', canEdit: false });
+      const inTop = (await call(u(`/files?directoryId=${top.id}`), 'GET', { cookie: bob })).body as unknown as ListingResponse;
+      expect(inTop.files.map((x) => x.id)).toEqual([f.id]);
+      expect((await call(u(`/files/${f.id}`), 'PATCH', { cookie: bob, body: { content: 'bob was here' } })).status).toBe(403);
+      expect((await call(u(`/files/${f.id}`), 'GET', { cookie: carol })).status).toBe(404);
+      expect((await call(u(`/files?directoryId=${top.id}`), 'GET', { cookie: carol })).status).toBe(404);
+
+      // Removing bob from the group role ends his access at his next query (same session, same pool).
+      superuserSql(realm, `REVOKE "${eng}" FROM bob`);
+      expect((await call(u(`/files/${f.id}`), 'GET', { cookie: bob })).status).toBe(404);
+      expect((await call(u(`/files?directoryId=${top.id}`), 'GET', { cookie: bob })).status).toBe(404);
+      expect((await call(u(`/files/${f.id}`), 'GET', { cookie: alice })).body.content).toBe('for the team');
+    } finally {
+      superuserSql(realm, `DROP ROLE IF EXISTS "${eng}"; DROP ROLE IF EXISTS "${plain}"`);
+    }
+  });
+
   it('a write share: bob edits and renames inside the folder, but cannot delete, move, add, re-share or change grants', async () => {
     const top = (await call(u('/directories'), 'POST', { cookie: alice, body: { name: `team-${tag}` } })).body;
     const sub = (await call(u('/directories'), 'POST', { cookie: alice, body: { name: 'drafts', parentId: top.id } })).body;
@@ -181,7 +215,7 @@ describe('files API (db2 realm, RLS decides)', () => {
     const group = await grant('forwardable_users');
     expect(group.status).toBe(400);
     expect(String(group.body.message)).toMatch(/not a user of this application/);
-    expect((await grant('no_such_role')).body.message).toMatch(/no user "no_such_role"/);
+    expect((await grant('no_such_role')).body.message).toMatch(/no user or group "no_such_role"/);
     expect(((await call(u(`/files/${f.id}/permissions`), 'GET', { cookie: alice })).body as unknown as PermissionDto[]).length).toBe(0);
   });
 
@@ -281,7 +315,7 @@ describe('files API (db2 realm, RLS decides)', () => {
     expect(dup.body.code).toBe('CONFLICT');
     const nobody = await call(u(`/files/${first.body.id}/permissions`), 'POST', { cookie: alice, body: { grantee: 'nobody' } });
     expect(nobody.status).toBe(400);
-    expect(String(nobody.body.message)).toMatch(/no user "nobody"/);
+    expect(String(nobody.body.message)).toMatch(/no user or group "nobody"/);
     // Someone else's folder is not a place to create files.
     const bobDir = await call(u('/directories'), 'POST', { cookie: bob, body: { name: `bobs-${tag}` } });
     expect((await call(u('/files'), 'POST', { cookie: alice, body: { name: 'intruder.txt', directoryId: bobDir.body.id } })).status).toBe(404);

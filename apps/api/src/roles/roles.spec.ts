@@ -45,6 +45,10 @@ function setMembers(cn: string, users: string[]): void {
 }
 
 function sync(...args: string[]) {
+  return syncWith({}, ...args);
+}
+
+function syncWith(env: Record<string, string>, ...args: string[]) {
   const r = spawnSync('node', ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', cli, 'sync', ...args], {
     cwd: repoRoot,
     encoding: 'utf8',
@@ -54,6 +58,7 @@ function sync(...args: string[]) {
       TS_NODE_PROJECT: join(repoRoot, 'libs/nest/tsconfig.lib.json'),
       FORWARDABLE_ROLES_USERS_GROUP: usersGroup,
       FORWARDABLE_ROLES_GROUPS: engGroup,
+      ...env,
     }),
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
@@ -209,5 +214,20 @@ describe('forwardable-roles sync on the LDAP realm', () => {
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('unknown option "--aply"');
     expect(sync('--force').stderr).toContain('--force only applies with --drop');
+  });
+
+  it('reads the directory with a GSSAPI bind as the operator when no LDAP password is configured', () => {
+    const noPassword = { FORWARDABLE_LDAP_BIND_DN: '', FORWARDABLE_LDAP_BIND_PASSWORD: '' };
+    const r = syncWith(noPassword);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    // The directory was read: the users group's members are all accounted for.
+    expect(r.stdout).toContain('-- note: user alice left alone: it exists and is not managed by this tool');
+    expect(r.stdout).toContain('-- note: user dbadmin left alone: it is the operator running this sync');
+    // And it was read over GSSAPI: a directory service the KDC does not know fails the run, naming it.
+    const wrong = syncWith({ ...noPassword, FORWARDABLE_LDAP_SASL_SERVICE: 'ldap@nowhere.invalid' });
+    expect(wrong.status).toBe(1);
+    expect(wrong.stderr).toMatch(/nowhere\.invalid/);
+    expect(wrong.stdout).toBe('');
   });
 });

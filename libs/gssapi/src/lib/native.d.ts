@@ -90,6 +90,10 @@ export declare class NativeSealer {
   /** Unwrap a run of complete framed packets; returns the plaintext. */
   unseal(packets: Buffer): Promise<Buffer>;
   unsealSync(packets: Buffer): Buffer;
+  /** One unframed gss_wrap token (SASL security-layer messages). */
+  wrapToken(data: Buffer, confidential: boolean): Buffer;
+  /** One unframed gss_unwrap; integrity always verified, confidentiality reported. */
+  unwrapToken(token: Buffer): { data: Buffer; confidential: boolean };
   dispose(): void;
 }
 

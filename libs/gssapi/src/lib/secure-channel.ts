@@ -15,6 +15,14 @@ export const MAX_SEALED_PACKET_BYTES = 16384;
  */
 export const INLINE_MAX_BYTES = 4096;
 
+/** What {@link SecureChannel.unwrapToken} recovered. */
+export interface UnwrappedToken {
+  /** The verified plaintext. */
+  data: Buffer;
+  /** True when the peer encrypted the message, not only signed it. */
+  confidential: boolean;
+}
+
 /**
  * Per-message protection over an established GSSAPI context (gss_wrap with confidentiality,
  * gss_unwrap that refuses anything not encrypted, tampered, replayed or out of order), framed as
@@ -73,6 +81,31 @@ export class SecureChannel {
     return this.#run('unwrap', packets, () =>
       packets.length <= INLINE_MAX_BYTES ? this.#native.unsealSync(packets) : this.#native.unseal(packets),
     );
+  }
+
+  /**
+   * Wrap one message as a single unframed token (gss_wrap), for protocols that carry wrap tokens
+   * themselves: SASL GSSAPI's security-layer negotiation (RFC 4752 section 3.1) after an LDAP bind.
+   * Ordered with the other operations of this channel.
+   * @param confidential - encrypt as well as sign (default false: integrity only, as RFC 4752 allows
+   *   for the negotiation message).
+   */
+  wrapToken(data: Buffer, confidential = false): Promise<Buffer> {
+    if (typeof confidential !== 'boolean') return Promise.reject(new GssUsageError('ERR_GSS_INVALID_ARG', 'confidential must be a boolean'));
+    return this.#run('wrap', data, () => this.#native.wrapToken(data, confidential));
+  }
+
+  /**
+   * Unwrap one unframed token (gss_unwrap). Integrity is always verified: a tampered, replayed or
+   * reordered token rejects and spends the channel. `confidential` says whether the peer also
+   * encrypted it; require it where your protocol does.
+   */
+  unwrapToken(token: Buffer): Promise<UnwrappedToken> {
+    let result: UnwrappedToken | undefined;
+    return this.#run('unwrap', token, () => {
+      result = this.#native.unwrapToken(token);
+      return result.data;
+    }).then(() => result as UnwrappedToken);
   }
 
   /** True after {@link SecureChannel.dispose}. */

@@ -244,7 +244,7 @@ describe('generated SQL for the file browser', () => {
     expect(rebuild).toBeGreaterThan(noForce);
     expect(sql.indexOf('ALTER TABLE "public"."directories" FORCE ROW LEVEL SECURITY')).toBeGreaterThan(rebuild);
     expect(sql.find((s) => s.startsWith('CREATE OR REPLACE FUNCTION "public"."directories_rls_shared_ids"(text)'))).toContain(
-      `RETURN QUERY SELECT t."descendant" FROM "public"."directories_rls_tree" t WHERE t."ancestor" IN (SELECT CAST("directory_id" AS uuid) FROM "public"."directory_permissions" WHERE "grantee" = _fw_me AND ("level" = 'write' OR $1 IS DISTINCT FROM 'write'));`,
+      `RETURN QUERY SELECT t."descendant" FROM "public"."directories_rls_tree" t WHERE t."ancestor" IN (SELECT CAST("directory_id" AS uuid) FROM "public"."directory_permissions" WHERE "grantee" = _fw_me AND ("level" = 'write' OR $1 IS DISTINCT FROM 'write') UNION ALL SELECT CAST("directory_id" AS uuid) FROM "public"."directory_permissions" WHERE "grantee" = ANY (_fw_roles) AND ("level" = 'write' OR $1 IS DISTINCT FROM 'write'));`,
     );
     const move = sql.find((s) => s.startsWith('CREATE OR REPLACE FUNCTION "public"."directories_rls_tree_move"()')) as string;
     expect(move).toContain(`ERRCODE = 'check_violation'`);
@@ -268,7 +268,7 @@ describe('generated SQL for the file browser', () => {
     const sql = up();
     expect(sql).toContain(
       `CREATE POLICY "file_permissions_rls_select" ON "public"."file_permissions" AS PERMISSIVE FOR SELECT TO PUBLIC\n` +
-        `  USING ("grantee" = (SELECT session_user::text) OR ((SELECT pg_catalog.current_setting('forwardable.rls_helper', true)) IS DISTINCT FROM 'on' AND "public"."files_rls_is_owner"("file_id")))`,
+        `  USING ("grantee" = ANY (ARRAY(SELECT rolname::text FROM pg_catalog.pg_roles WHERE pg_catalog.pg_has_role(session_user, oid, 'USAGE'))) OR ((SELECT pg_catalog.current_setting('forwardable.rls_helper', true)) IS DISTINCT FROM 'on' AND "public"."files_rls_is_owner"("file_id")))`,
     );
     expect(sql).toContain(`CREATE POLICY "file_permissions_rls_insert" ON "public"."file_permissions" AS PERMISSIVE FOR INSERT TO PUBLIC\n  WITH CHECK ("public"."files_rls_is_owner"("file_id"))`);
     expect(sql).toContain(`CREATE POLICY "file_permissions_rls_delete" ON "public"."file_permissions" AS PERMISSIVE FOR DELETE TO PUBLIC\n  USING ("public"."files_rls_is_owner"("file_id"))`);
@@ -305,7 +305,7 @@ describe('generated SQL for the file browser', () => {
       `  RETURNS SETOF uuid\n  LANGUAGE plpgsql STABLE SECURITY DEFINER\n  SET search_path = pg_catalog, "public", pg_temp\n  AS $fw$\n`,
     );
     expect(sql.find((s) => s.startsWith('CREATE OR REPLACE FUNCTION "public"."files_rls_shared_ids"(text)'))).toContain(
-      `  RETURN QUERY SELECT CAST("file_id" AS uuid) FROM "public"."file_permissions" WHERE "grantee" = _fw_me AND ("level" = 'write' OR $1 IS DISTINCT FROM 'write');\n`,
+      `  RETURN QUERY SELECT CAST("file_id" AS uuid) FROM "public"."file_permissions" WHERE "grantee" = _fw_me AND ("level" = 'write' OR $1 IS DISTINCT FROM 'write') UNION ALL SELECT CAST("file_id" AS uuid) FROM "public"."file_permissions" WHERE "grantee" = ANY (_fw_roles) AND ("level" = 'write' OR $1 IS DISTINCT FROM 'write');\n`,
     );
     expect(sql).toContain('REVOKE ALL ON FUNCTION "public"."files_rls_is_owner"(uuid) FROM PUBLIC');
     expect(sql).toContain('GRANT EXECUTE ON FUNCTION "public"."files_rls_shared_ids"(text) TO "forwardable_users"');

@@ -88,6 +88,8 @@ export interface PolicyPlan {
 }
 
 const SU = '(SELECT session_user::text)';
+/** The roles whose privileges session_user has (USAGE: membership through INHERIT), itself included. */
+const MY_ROLES = "SELECT rolname::text FROM pg_catalog.pg_roles WHERE pg_catalog.pg_has_role(session_user, oid, 'USAGE')";
 const HELPER_OFF = `(SELECT pg_catalog.current_setting(${quoteLiteral(HELPER_SETTING)}, true)) IS DISTINCT FROM 'on'`;
 const TABLE_PRIVILEGES = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'];
 
@@ -210,7 +212,7 @@ function helperBody(declare: string[], work: string[]): string {
     `  PERFORM pg_catalog.set_config(${setting}, 'on', true);`,
     ...work.map((w) => `  ${w}`),
     `  PERFORM pg_catalog.set_config(${setting}, coalesce(_fw_prior, ''), true);`,
-    '  RETURN' + (declare.length ? ' _fw_answer;' : ';'),
+    '  RETURN' + (declare.some((d) => d.startsWith('_fw_answer ')) ? ' _fw_answer;' : ';'),
     'END',
     '',
   ].join('\n');
@@ -238,14 +240,24 @@ function helperFunctions(r: Resolved): SqlStatement[] {
     const pm = r.m.permission;
     // asked for 'write': write grants only; asked for anything else: every grant (write includes read)
     const level = pm.levelColumn ? ` AND (${quoteIdent(pm.levelColumn)} = 'write' OR $1 IS DISTINCT FROM 'write')` : '';
-    const granted = `SELECT CAST(${quoteIdent(pm.fkColumn)} AS ${r.keyType}) FROM ${P} WHERE ${quoteIdent(pm.granteeColumn)} = _fw_me${level}`;
+    // A grant to a group role counts for its members: session_user and every role it inherits
+    // from (pg_auth_members, recursively, through roles with INHERIT), collected once per call
+    // into a variable so the grantee index still drives the lookup (= ANY of a parameter).
+    // The user's own grants and their groups' are two index probes (UNION ALL), so a user whose
+    // groups hold no grants costs what it did before groups counted.
+    const pick = `SELECT CAST(${quoteIdent(pm.fkColumn)} AS ${r.keyType}) FROM ${P} WHERE ${quoteIdent(pm.granteeColumn)}`;
+    const granted = `${pick} = _fw_me${level} UNION ALL ${pick} = ANY (_fw_roles)${level}`;
+    const roles =
+      '_fw_roles := ARRAY(WITH RECURSIVE m(oid, inh) AS (SELECT r.oid, r.rolinherit FROM pg_catalog.pg_roles r WHERE r.rolname = _fw_me' +
+      ' UNION SELECT a.roleid, g.rolinherit FROM pg_catalog.pg_auth_members a JOIN m ON a.member = m.oid AND m.inh JOIN pg_catalog.pg_roles g ON g.oid = a.roleid)' +
+      ' SELECT r.rolname::text FROM m JOIN pg_catalog.pg_roles r ON r.oid = m.oid WHERE r.rolname <> _fw_me);';
     const query = r.tree
       ? // the closure table has every (folder, folder-at-or-below) pair and no RLS (nobody but its owner reads it): a grant reaches down the tree
         `RETURN QUERY SELECT t."descendant" FROM ${qualify(r.schema, n.tree)} t WHERE t."ancestor" IN (${granted});`
       : `RETURN QUERY ${granted};`;
     out.push({
-      comment: `keys of ${D} rows shared with session_user${pm.levelColumn ? ' at the level asked ($1: read or write)' : ''}${r.tree ? ', directly or through a row above them' : ''} (read from ${P}; one call per query, hashed by the planner; an index scan on the grantee column)`,
-      sql: `CREATE OR REPLACE FUNCTION ${signature(r.schema, n.sharedIds, sharedArgs(r))}\n  ${head(`SETOF ${r.keyType}`)}` + dollarQuote(helperBody([], [query])),
+      comment: `keys of ${D} rows shared with session_user or a group role it is a member of${pm.levelColumn ? ' at the level asked ($1: read or write)' : ''}${r.tree ? ', directly or through a row above them' : ''} (read from ${P}; one call per query, hashed by the planner; an index scan on the grantee column)`,
+      sql: `CREATE OR REPLACE FUNCTION ${signature(r.schema, n.sharedIds, sharedArgs(r))}\n  ${head(`SETOF ${r.keyType}`)}` + dollarQuote(helperBody(['_fw_roles text[];'], [roles, query])),
     });
   }
   const g = quoteIdent(r.group);
@@ -472,8 +484,11 @@ function policies(r: Resolved): SqlStatement[] {
     for (const c of CMDS) out.push({ sql: `DROP POLICY IF EXISTS ${quoteIdent(n.permPolicy(c))} ON ${P}` });
     out.push(
       {
-        comment: 'a grant is visible to its grantee and to the owner of the shared row',
-        sql: `CREATE POLICY ${quoteIdent(n.permPolicy('select'))} ON ${P} AS PERMISSIVE FOR SELECT TO PUBLIC\n  USING (${quoteIdent(r.m.permission.granteeColumn)} = ${SU} OR (${HELPER_OFF} AND ${owns}))`,
+        // session_user's roles (itself included) are an uncorrelated ARRAY(sub-select): computed once
+        // per query, and `= ANY` of it can drive the grantee index. It lets the shared-ids helper
+        // read a grant to a group role session_user inherits.
+        comment: 'a grant is visible to its grantee, to the members of a grantee group role, and to the owner of the shared row',
+        sql: `CREATE POLICY ${quoteIdent(n.permPolicy('select'))} ON ${P} AS PERMISSIVE FOR SELECT TO PUBLIC\n  USING (${quoteIdent(r.m.permission.granteeColumn)} = ANY (ARRAY(${MY_ROLES})) OR (${HELPER_OFF} AND ${owns}))`,
       },
       { comment: 'only the owner of the row shares it: nobody can grant themself access', sql: `CREATE POLICY ${quoteIdent(n.permPolicy('insert'))} ON ${P} AS PERMISSIVE FOR INSERT TO PUBLIC\n  WITH CHECK (${owns})` },
       {

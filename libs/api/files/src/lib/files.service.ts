@@ -224,7 +224,9 @@ export class FilesService {
    * Share an item at a level, or change the level of an existing grant. Only the owner can (the
    * policies refuse anyone else with 42501, a 403). The grantee must be an application user that
    * row-level security binds: a login role in the group, not a superuser or a BYPASSRLS role (they
-   * see every row anyway, and a grant naming them would claim a limit that does not exist).
+   * see every row anyway, and a grant naming them would claim a limit that does not exist), or a
+   * directory group role provisioned by `forwardable-roles` (NOLOGIN, in `forwardable_managed`),
+   * whose members the RLS helpers let in.
    */
   async grant(user: AuthUser, kind: 'file' | 'directory', id: string, grantee: string, level?: AccessLevel | null): Promise<PermissionDto> {
     // null passes the validator as "not given", like an absent level
@@ -237,13 +239,20 @@ export class FilesService {
     // superusers are asked about first.
     const [role] = await this.q(
       user,
-      "SELECT r.rolcanlogin AS login, r.rolsuper OR r.rolbypassrls AS unbound, pg_has_role(r.oid, 'forwardable_users', 'MEMBER') AS member FROM pg_roles r WHERE r.rolname = $1",
+      `SELECT r.rolcanlogin AS login, r.rolsuper OR r.rolbypassrls AS unbound, pg_has_role(r.oid, 'forwardable_users', 'MEMBER') AS member,
+              EXISTS (SELECT 1 FROM pg_auth_members a JOIN pg_roles m ON m.oid = a.roleid WHERE a.member = r.oid AND m.rolname = 'forwardable_managed') AS managed
+         FROM pg_roles r WHERE r.rolname = $1`,
       [grantee],
     );
-    const hint = 'Give the user name of a person without the realm, e.g. bob.';
-    if (!role) throw new ApiException(400, 'INVALID_INPUT', `there is no user "${grantee}"`, hint);
+    const hint = 'Give the user name of a person without the realm (e.g. bob), or a directory group provisioned by forwardable-roles (e.g. engineering).';
+    if (!role) throw new ApiException(400, 'INVALID_INPUT', `there is no user or group "${grantee}"`, hint);
     if (role.unbound) throw new ApiException(400, 'INVALID_INPUT', `"${grantee}" is a database superuser or bypasses row-level security: sharing with it is refused`, 'Share with the person\'s own user name instead.');
-    if (!role.login || !role.member) throw new ApiException(400, 'INVALID_INPUT', `"${grantee}" is not a user of this application (it cannot sign in, or is not in forwardable_users)`, hint);
+    // A group: a NOLOGIN role the role tool manages (a directory group); the RLS helpers count a
+    // grant to it for every member. Any other NOLOGIN role (forwardable_users, pg_* roles) is refused.
+    const group = !role.login && role.managed;
+    if (!group && (!role.login || !role.member)) {
+      throw new ApiException(400, 'INVALID_INPUT', `"${grantee}" is not a user of this application (it cannot sign in, or is not in forwardable_users) nor a directory group managed by forwardable-roles`, hint);
+    }
     // Ownership is checked by the INSERT (and, for a level change, UPDATE) policy: a non-owner gets the database's own 42501 (403).
     const [r] = await this.q(
       user,

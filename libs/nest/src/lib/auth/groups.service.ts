@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { Client, EqualityFilter, OrFilter } from 'ldapts';
-import { sidFromBuffer, sidToBuffer } from '@forwardable/gssapi';
+import { EqualityFilter, OrFilter } from 'ldapts';
+import { acquireServiceCredential, Credential, sidFromBuffer, sidToBuffer } from '@forwardable/gssapi';
 import { withLdap } from '../directory/ldap';
 import { AUTH_OPTIONS, AuthOptions, realmOf } from './options';
 
@@ -25,6 +25,13 @@ export class GroupsService {
     this.adminGroup = options.adminGroup ?? 'forwardable-admins';
     this.admins = new Set((options.admins ?? []).map((a) => a.toLowerCase()));
   }
+
+  /**
+   * Who a GSSAPI bind to the directory acts as: the service itself, from its keytab (a fresh
+   * credential per bind: the TGT it fetches lives only as long as the bind).
+   */
+  private readonly ldapCredential = (): Promise<Credential> =>
+    acquireServiceCredential({ keytab: this.options.keytab, principal: this.options.servicePrincipal, usage: 'both' });
 
   private readonly sidNames = new Map<string, { name: string | null; at: number }>();
 
@@ -72,7 +79,7 @@ export class GroupsService {
             }
           }
           return names;
-        });
+        }, this.ldapCredential);
         for (const sid of missing) this.sidNames.set(sid, { name: found.get(sid) ?? null, at: now });
       } catch (err) {
         this.log.warn(`LDAP lookup of ${missing.length} group SID(s) from a PAC failed (${(err as Error).message}); using the membership lookup`);
@@ -90,20 +97,18 @@ export class GroupsService {
       .replace('{principal}', escapeDnValue(principal))
       .replace('{realm}', escapeDnValue(realmOf(principal)))
       .replace('{base}', ldap.baseDn);
-    const client = new Client({ url: ldap.url, timeout: 5000, connectTimeout: 5000 });
     try {
-      await client.bind(ldap.bindDn, ldap.bindPassword);
-      const { searchEntries } = await client.search(ldap.groupsBaseDn ?? ldap.baseDn, {
-        scope: 'sub',
-        filter: new EqualityFilter({ attribute: 'member', value: memberDn }),
-        attributes: ['cn'],
-      });
-      return searchEntries.flatMap((e) => (Array.isArray(e.cn) ? e.cn : [e.cn])).map(String);
+      return await withLdap(ldap, async (client) => {
+        const { searchEntries } = await client.search(ldap.groupsBaseDn ?? ldap.baseDn, {
+          scope: 'sub',
+          filter: new EqualityFilter({ attribute: 'member', value: memberDn }),
+          attributes: ['cn'],
+        });
+        return searchEntries.flatMap((e) => (Array.isArray(e.cn) ? e.cn : [e.cn])).map(String);
+      }, this.ldapCredential);
     } catch (err) {
       this.log.warn(`LDAP group lookup for ${principal} failed (${(err as Error).message}); no groups this time`);
       return [];
-    } finally {
-      await client.unbind().catch(() => undefined);
     }
   }
 }

@@ -64,14 +64,25 @@ export interface AuthOptions {
   /** Name of the admin group (from LDAP). Default `forwardable-admins`. */
   adminGroup?: string;
   /**
-   * Group lookup in LDAP (a configured simple bind; use ldaps:// or a loopback URL); without it,
-   * groups come from {@link AuthOptions.admins} only.
+   * Group lookup in LDAP; without it, groups come from {@link AuthOptions.admins} only. Binds with
+   * SASL/GSSAPI as the service's own keytab identity (no LDAP password; needs ldaps:// or a
+   * loopback URL) or with a simple bind (use ldaps:// or a loopback URL).
    */
   ldap?: {
     url: string;
     baseDn: string;
-    bindDn: string;
-    bindPassword: string;
+    /**
+     * `gssapi`: SASL/GSSAPI (RFC 4752) as {@link AuthOptions.servicePrincipal} from
+     * {@link AuthOptions.keytab}, no security layer (so ldaps:// or loopback only). `simple`:
+     * `bindDn` + `bindPassword`. Default: `simple` when `bindDn` is set, otherwise `gssapi`.
+     */
+    bind?: 'simple' | 'gssapi';
+    /** Simple bind only: the DN to bind as. */
+    bindDn?: string;
+    /** Simple bind only: its password. */
+    bindPassword?: string;
+    /** GSSAPI only: the directory's service, `ldap@host` or `ldap/host@REALM`. Default `ldap@<host of url>`. */
+    saslService?: string;
     /** Where groups (groupOfNames) live. Default: baseDn. */
     groupsBaseDn?: string;
     /** DN of a principal's entry, with `{principal}`, `{realm}`, `{base}`. Default: MIT's LDAP KDB layout. */

@@ -1,19 +1,29 @@
 /**
  * One way to reach the directory: the LDAP settings the API already uses for its group lookup
  * (`AuthOptions.ldap`, from the `FORWARDABLE_LDAP_*` variables), shared by the role provisioning
- * CLI so an operator configures the directory once.
+ * CLI so an operator configures the directory once. The bind is SASL/GSSAPI (no password: the
+ * API's keytab, the operator's ticket) or simple.
  */
 import { readFileSync } from 'node:fs';
 import { Client } from 'ldapts';
+import type { Credential } from '@forwardable/gssapi';
 import type { AuthOptions } from '../auth/options';
+import { assertGssapiTransport, bindGssapi, defaultLdapService } from './sasl-gssapi';
 
-/** Where the directory is and how to bind to it (a simple bind; use ldaps:// or a loopback URL). */
+/** Where the directory is and how to bind to it (SASL/GSSAPI or simple; see `AuthOptions.ldap`). */
 export type LdapOptions = NonNullable<AuthOptions['ldap']>;
+
+/** The bind a set of {@link LdapOptions} resolves to. */
+export function ldapBindOf(ldap: LdapOptions): 'simple' | 'gssapi' {
+  return ldap.bind ?? (ldap.bindDn ? 'simple' : 'gssapi');
+}
 
 /**
  * Read the directory settings from the same variables the API reads: `FORWARDABLE_LDAP_URL`,
- * `FORWARDABLE_LDAP_BASE`, `FORWARDABLE_LDAP_BIND_DN`, `FORWARDABLE_LDAP_BIND_PASSWORD` (or
- * `FORWARDABLE_LDAP_BIND_PASSWORD_FILE`) and `FORWARDABLE_LDAP_GROUPS_BASE`.
+ * `FORWARDABLE_LDAP_BASE`, `FORWARDABLE_LDAP_GROUPS_BASE`, `FORWARDABLE_LDAP_BIND` (`gssapi` or
+ * `simple`; default `simple` when a bind DN is set, otherwise `gssapi`), for GSSAPI
+ * `FORWARDABLE_LDAP_SASL_SERVICE` (default `ldap@<host>`), for a simple bind
+ * `FORWARDABLE_LDAP_BIND_DN` and `FORWARDABLE_LDAP_BIND_PASSWORD` (or `_FILE`).
  * @returns the settings, or `undefined` when `FORWARDABLE_LDAP_URL` is not set.
  * @throws RangeError naming every missing or malformed variable.
  */
@@ -26,29 +36,62 @@ export function ldapOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): LdapOp
   const baseDn = get('FORWARDABLE_LDAP_BASE');
   if (!baseDn) problems.push('FORWARDABLE_LDAP_BASE is not set: the directory base DN, e.g. dc=example,dc=com');
   const bindDn = get('FORWARDABLE_LDAP_BIND_DN');
-  if (!bindDn) problems.push('FORWARDABLE_LDAP_BIND_DN is not set: the DN to bind as to read groups');
   let bindPassword = get('FORWARDABLE_LDAP_BIND_PASSWORD');
   const passwordFile = get('FORWARDABLE_LDAP_BIND_PASSWORD_FILE');
-  if (passwordFile) {
-    try {
-      bindPassword = readFileSync(passwordFile, 'utf8').trim();
-    } catch (e) {
-      problems.push(`FORWARDABLE_LDAP_BIND_PASSWORD_FILE=${passwordFile} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): give this user read access`);
+  const bindVar = get('FORWARDABLE_LDAP_BIND');
+  if (bindVar !== undefined && bindVar !== 'gssapi' && bindVar !== 'simple') problems.push(`FORWARDABLE_LDAP_BIND=${bindVar} must be gssapi or simple`);
+  const bind: 'simple' | 'gssapi' = bindVar === 'simple' || bindVar === 'gssapi' ? bindVar : bindDn || bindPassword || passwordFile ? 'simple' : 'gssapi';
+  const saslService = get('FORWARDABLE_LDAP_SASL_SERVICE');
+  if (bind === 'simple') {
+    if (!bindDn) problems.push('FORWARDABLE_LDAP_BIND_DN is not set: the DN to bind as to read groups (or use FORWARDABLE_LDAP_BIND=gssapi: no password needed)');
+    if (passwordFile) {
+      try {
+        bindPassword = readFileSync(passwordFile, 'utf8').trim();
+      } catch (e) {
+        problems.push(`FORWARDABLE_LDAP_BIND_PASSWORD_FILE=${passwordFile} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): give this user read access`);
+      }
+    }
+    if (bindPassword === undefined) problems.push('FORWARDABLE_LDAP_BIND_PASSWORD (or _FILE) is not set: the password of FORWARDABLE_LDAP_BIND_DN');
+  } else {
+    if (bindDn || bindPassword || passwordFile) problems.push('FORWARDABLE_LDAP_BIND=gssapi binds with Kerberos: unset FORWARDABLE_LDAP_BIND_DN and FORWARDABLE_LDAP_BIND_PASSWORD(_FILE), or choose FORWARDABLE_LDAP_BIND=simple');
+    if (/^ldaps?:\/\//.test(url)) {
+      try {
+        assertGssapiTransport(url);
+      } catch (e) {
+        problems.push(`FORWARDABLE_LDAP_URL: ${(e as Error).message}`);
+      }
+    }
+    if (saslService !== undefined && !/^[^@/\s]+(@[^@/\s]+|\/[^@/\s]+(@[^@/\s]+)?)$/.test(saslService)) {
+      problems.push(`FORWARDABLE_LDAP_SASL_SERVICE=${saslService} must be service@host (e.g. ldap@dc1.example.com) or service/host@REALM`);
     }
   }
-  if (bindPassword === undefined) problems.push('FORWARDABLE_LDAP_BIND_PASSWORD (or _FILE) is not set: the password of FORWARDABLE_LDAP_BIND_DN');
   if (problems.length) throw new RangeError(`directory settings are incomplete:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-  return { url, baseDn: baseDn as string, bindDn: bindDn as string, bindPassword: bindPassword as string, groupsBaseDn: get('FORWARDABLE_LDAP_GROUPS_BASE') };
+  return bind === 'simple'
+    ? { url, baseDn: baseDn as string, bind, bindDn, bindPassword, groupsBaseDn: get('FORWARDABLE_LDAP_GROUPS_BASE') }
+    : { url, baseDn: baseDn as string, bind, saslService, groupsBaseDn: get('FORWARDABLE_LDAP_GROUPS_BASE') };
 }
 
 /**
  * Bind to the directory, run `work`, and unbind whatever happens. Timeouts are short: a directory
  * that does not answer must not hang a sign-in or a provisioning run.
+ * @param gssapiCredential - for a GSSAPI bind: who to bind as (the service's keytab credential in
+ *   the API, the operator's ticket in the role tool); disposed after the bind.
  */
-export async function withLdap<T>(ldap: LdapOptions, work: (client: Client) => Promise<T>): Promise<T> {
+export async function withLdap<T>(ldap: LdapOptions, work: (client: Client) => Promise<T>, gssapiCredential?: () => Promise<Credential>): Promise<T> {
   const client = new Client({ url: ldap.url, timeout: 5000, connectTimeout: 5000 });
   try {
-    await client.bind(ldap.bindDn, ldap.bindPassword);
+    if (ldapBindOf(ldap) === 'gssapi') {
+      if (!gssapiCredential) throw new RangeError('a GSSAPI bind needs a Kerberos credential: configure the service keytab, or bind with a DN and password');
+      assertGssapiTransport(ldap.url);
+      const credential = await gssapiCredential();
+      try {
+        await bindGssapi(client, credential, ldap.saslService ?? defaultLdapService(ldap.url));
+      } finally {
+        credential.dispose();
+      }
+    } else {
+      await client.bind(ldap.bindDn ?? '', ldap.bindPassword ?? '');
+    }
     return await work(client);
   } finally {
     await client.unbind().catch(() => undefined);

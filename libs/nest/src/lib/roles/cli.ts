@@ -52,6 +52,13 @@ export function parseRolesArgs(argv: string[]): { apply: boolean; drop: boolean;
   return out;
 }
 
+/** The operator's ticket (KRB5CCNAME): for PostgreSQL, and for a GSSAPI bind to the directory. */
+async function operatorCredential(env: NodeJS.ProcessEnv): Promise<Credential> {
+  const cache = env.KRB5CCNAME;
+  if (!cache) throw new Error('KRB5CCNAME is not set: run kinit as a role with CREATEROLE (e.g. kinit dbadmin) and export KRB5CCNAME');
+  return Credential.fromCache(cache, 'password');
+}
+
 /**
  * The operator's own connection: their Kerberos ticket (KRB5CCNAME), GSSAPI to PostgreSQL, no
  * password. The one place this CLI connects, so it can move to a shared connection factory.
@@ -59,9 +66,7 @@ export function parseRolesArgs(argv: string[]): { apply: boolean; drop: boolean;
 async function operatorConnection(env: NodeJS.ProcessEnv): Promise<{ client: PgClient; principal: string; close(): Promise<void> }> {
   // The one target reader and connection factory (the API's encryption settings included).
   const target = gssapiTargetFromEnv(env);
-  const cache = env.KRB5CCNAME;
-  if (!cache) throw new Error('KRB5CCNAME is not set: run kinit as a role with CREATEROLE (e.g. kinit dbadmin) and export KRB5CCNAME');
-  const credential = await Credential.fromCache(cache, 'password');
+  const credential = await operatorCredential(env);
   const client = new PgClient(
     gssapiClientConfig(credential, target),
   );
@@ -94,6 +99,8 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
       loginGroups: env.FORWARDABLE_ROLES_LOGIN_GROUPS === undefined ? undefined : list(env.FORWARDABLE_ROLES_LOGIN_GROUPS),
       userAttribute: env.FORWARDABLE_LDAP_USER_ATTRIBUTE?.trim() || undefined,
       allowedRealms: env.FORWARDABLE_ALLOWED_REALMS ? list(env.FORWARDABLE_ALLOWED_REALMS) : undefined,
+      // A GSSAPI bind to the directory as the operator: the same ticket the database sees.
+      gssapiCredential: () => operatorCredential(env),
       drop: args.drop,
       force: args.force,
       apply: args.apply,

@@ -3,6 +3,7 @@
  * and of each group mirrored as a PostgreSQL group role.
  */
 import { AndFilter, Client, EqualityFilter, OrFilter } from 'ldapts';
+import type { Credential } from '@forwardable/gssapi';
 import { roleFromPrincipal } from '@forwardable/pg-gssapi';
 import { firstRdn, LdapOptions, withLdap } from '../directory/ldap';
 
@@ -20,6 +21,11 @@ export interface DirectoryReadOptions {
   userAttribute?: string;
   /** Realms whose principals may have roles; default: any. */
   allowedRealms?: string[];
+  /**
+   * Who a GSSAPI bind acts as (the CLI: the operator's own ticket from `KRB5CCNAME`); needed when
+   * the directory options choose `gssapi`. Disposed after the bind.
+   */
+  gssapiCredential?: () => Promise<Credential>;
 }
 
 /** The directory's answer, already mapped to PostgreSQL role names. */
@@ -61,7 +67,7 @@ export async function readDirectory(ldap: LdapOptions, o: DirectoryReadOptions):
     const groups = new Map<string, string[]>();
     for (const g of o.groups) groups.set(g, await membersOf(g));
     return { users, groups, skipped };
-  });
+  }, o.gssapiCredential);
 }
 
 async function groupMemberDns(client: Client, ldap: LdapOptions, group: string): Promise<string[]> {

@@ -1,0 +1,98 @@
+/**
+ * LDAP bound with SASL/GSSAPI (RFC 4752) on the real LDAP realm: slapd with the Cyrus GSSAPI
+ * module and its own ldap/localhost keytab, the API's HTTP/localhost keytab or a user's ticket as
+ * the client, no LDAP password anywhere. The directory's own WhoAmI answer is the evidence of who
+ * we bound as.
+ */
+import { acquireServiceCredential, Credential, KeytabNoKeyError } from '@forwardable/gssapi';
+import { ensureRealm, kinit, RealmEnv, TicketCache } from '@forwardable/testing/realm';
+import { useRealm } from '@forwardable/testing/delegation';
+import { GroupsService } from '../auth/groups.service';
+import type { AuthOptions } from '../auth/options';
+import { LdapOptions, ldapOptionsFromEnv, withLdap } from './ldap';
+import { LdapGssapiBindError } from './sasl-gssapi';
+
+let realm: RealmEnv;
+let alice: TicketCache;
+
+/** The directory options the realm exports, minus every password: a GSSAPI bind. */
+function gssapiLdap(): LdapOptions {
+  const v = realm.vars;
+  return { url: v.FORWARDABLE_LDAP_URL, baseDn: v.FORWARDABLE_LDAP_BASE, groupsBaseDn: v.FORWARDABLE_LDAP_GROUPS_BASE, saslService: 'ldap@localhost' };
+}
+
+const serviceCredential = (keytab = realm.httpKeytab) => () =>
+  acquireServiceCredential({ keytab, principal: `HTTP/localhost@${realm.realm}`, usage: 'both' });
+
+/** RFC 4532 "Who am I?": the authorization identity the server gave this connection. */
+async function whoAmI(ldap: LdapOptions, credential: () => Promise<Credential>): Promise<string> {
+  return withLdap(ldap, async (client) => {
+    const r = await client.exop('1.3.6.1.4.1.4203.1.11.3');
+    return String(r.value ?? '');
+  }, credential);
+}
+
+beforeAll(() => {
+  realm = ensureRealm('ldap');
+  useRealm(realm);
+  alice = kinit(realm, 'alice');
+});
+
+afterAll(() => alice?.destroy());
+
+describe('LDAP SASL/GSSAPI bind on the real realm', () => {
+  it('binds as the service from its keytab, with no password configured, and slapd maps it to the reader', async () => {
+    const ldap = gssapiLdap();
+    expect(ldap.bindDn).toBeUndefined();
+    expect(ldap.bindPassword).toBeUndefined();
+    expect(await whoAmI(ldap, serviceCredential())).toBe(`dn:cn=forwardable-reader,${realm.vars.FORWARDABLE_LDAP_BASE}`);
+  });
+
+  it('binds as a user with their own ticket (what the role tool does with the operator\'s)', async () => {
+    expect((await whoAmI(gssapiLdap(), () => Credential.fromCache(alice.name, 'password'))).toLowerCase()).toMatch(/^dn:uid=alice(,cn=[^,]+)?,cn=gssapi,cn=auth$/);
+  });
+
+  it('GroupsService looks groups up through a GSSAPI bind as the HTTP service', async () => {
+    const options = { keytab: realm.httpKeytab, servicePrincipal: `HTTP/localhost@${realm.realm}`, ldap: gssapiLdap() } as AuthOptions;
+    const groups = new GroupsService(options);
+    expect(await groups.groupsOf(`dbadmin@${realm.realm}`, 'dbadmin')).toEqual(['forwardable-admins', 'forwardable-users']);
+    expect(await groups.groupsOf(`alice@${realm.realm}`, 'alice')).toEqual(['forwardable-users']);
+  });
+
+  it('a keytab without the service key fails with a clear error; the group lookup then fails closed', async () => {
+    await expect(whoAmI(gssapiLdap(), serviceCredential(realm.otherKeytab))).rejects.toBeInstanceOf(KeytabNoKeyError);
+    const options = { keytab: realm.otherKeytab, servicePrincipal: `HTTP/localhost@${realm.realm}`, ldap: gssapiLdap() } as AuthOptions;
+    expect(await new GroupsService(options).groupsOf(`dbadmin@${realm.realm}`, 'dbadmin')).toEqual([]);
+  });
+
+  it('a directory service with no key in the KDC fails naming the service', async () => {
+    await expect(whoAmI({ ...gssapiLdap(), saslService: 'ldap@nowhere.invalid' }, serviceCredential())).rejects.toThrow(/ldap\/nowhere\.invalid|nowhere\.invalid/);
+  });
+
+  it('the server refusing the bind (a service whose key the directory does not hold) is an LdapGssapiBindError', async () => {
+    // postgres/localhost exists in the KDC, so we get a ticket, but slapd holds only ldap/localhost's key.
+    await expect(whoAmI({ ...gssapiLdap(), saslService: 'postgres@localhost' }, serviceCredential())).rejects.toBeInstanceOf(LdapGssapiBindError);
+  });
+
+  it('refuses a GSSAPI bind over plain ldap:// to a non-loopback host before connecting', async () => {
+    await expect(whoAmI({ ...gssapiLdap(), url: 'ldap://192.0.2.10/' }, serviceCredential())).rejects.toThrow(/needs ldaps:\/\//);
+  });
+});
+
+describe('ldapOptionsFromEnv', () => {
+  const base = { FORWARDABLE_LDAP_URL: 'ldap://127.0.0.1:389/', FORWARDABLE_LDAP_BASE: 'dc=example,dc=com' };
+
+  it('chooses gssapi when no bind DN or password is set, simple when they are', () => {
+    expect(ldapOptionsFromEnv(base)).toEqual({ ...{ url: base.FORWARDABLE_LDAP_URL, baseDn: base.FORWARDABLE_LDAP_BASE }, bind: 'gssapi', saslService: undefined, groupsBaseDn: undefined });
+    expect(ldapOptionsFromEnv({ ...base, FORWARDABLE_LDAP_BIND_DN: 'cn=r', FORWARDABLE_LDAP_BIND_PASSWORD: 'pw' })).toMatchObject({ bind: 'simple', bindDn: 'cn=r', bindPassword: 'pw' });
+    expect(ldapOptionsFromEnv({ ...base, FORWARDABLE_LDAP_SASL_SERVICE: 'ldap@dc1.example.com' })).toMatchObject({ bind: 'gssapi', saslService: 'ldap@dc1.example.com' });
+  });
+
+  it('names every problem: gssapi over plain ldap:// to a remote host, a password with gssapi, a bad mode', () => {
+    expect(() => ldapOptionsFromEnv({ ...base, FORWARDABLE_LDAP_URL: 'ldap://dc1.example.com/' })).toThrow(/needs ldaps:\/\//);
+    expect(() => ldapOptionsFromEnv({ ...base, FORWARDABLE_LDAP_BIND: 'gssapi', FORWARDABLE_LDAP_BIND_PASSWORD: 'pw' })).toThrow(/unset FORWARDABLE_LDAP_BIND_DN/);
+    expect(() => ldapOptionsFromEnv({ ...base, FORWARDABLE_LDAP_BIND: 'kerberos' })).toThrow(/FORWARDABLE_LDAP_BIND=kerberos must be gssapi or simple/);
+    expect(() => ldapOptionsFromEnv({ ...base, FORWARDABLE_LDAP_BIND: 'simple' })).toThrow(/FORWARDABLE_LDAP_BIND_DN is not set/);
+    expect(ldapOptionsFromEnv({ ...base, FORWARDABLE_LDAP_URL: 'ldaps://dc1.example.com/' })).toMatchObject({ bind: 'gssapi' });
+  });
+});
