@@ -574,8 +574,9 @@ async function main() {
   kerberos();
   const started = Date.now();
   results.machine = machine();
-  say(`TGTs for ${USERS.length} users (password login, KDC verified)`);
-  tickets = await userTickets(ONLY === 'scheduler' ? ALL_USERS.slice(0, SIGNED_IN) : USERS, env('BENCH_USER_PASSWORD'));
+  const ticketUsers = ONLY === 'scheduler' ? ALL_USERS.slice(0, Math.max(SIGNED_IN, USERS.length)) : USERS;
+  say(`TGTs for ${ticketUsers.length} users (password login, KDC verified)`);
+  tickets = await userTickets(ticketUsers, env('BENCH_USER_PASSWORD'));
   if (!ONLY) {
     await coldPath();
     say(`GSSAPI encryption of the PostgreSQL link: encrypted vs plain, ${ENCRYPTION_ITERATIONS} interleaved iterations`);

@@ -119,7 +119,8 @@ interface Group {
  * - a pool, once opened, serves its user for a time slice (`sliceMs`, default 250 ms, about 10x
  *   the connect cost so connecting is at most ~10% of a slot's time under full contention) and is
  *   never evicted before its slice ends; after it, it is evicted (least recently used first) only
- *   when a user is waiting, and only once its in-flight queries have finished. Without waiters
+ *   when a user is waiting, and only once its in-flight queries have finished and 100 ms have
+ *   passed since it was last handed out (its caller may be between two queries). Without waiters
  *   pools stay open until idle (`idleTimeoutMs`), as before;
  * - a pool opened while others are waiting gets one connection instead of `connectionsPerUser`,
  *   so more users fit under `maxConnections`;
