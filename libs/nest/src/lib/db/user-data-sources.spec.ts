@@ -314,9 +314,12 @@ describe('UserDataSources scheduler (db2 realm, small caps)', () => {
     leases.push(lease);
     return lease;
   };
-  /** Backends of application_name forwardable, all roles, as the superuser sees them (without blocking the loop). */
+  /**
+   * Backends of application_name forwardable of this block's users, as the superuser sees them
+   * (without blocking the loop; other suites on the same realm have other users).
+   */
   const backends = async (): Promise<number> =>
-    Number((await superuserSqlAsync(realm, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'forwardable'"))[0]);
+    Number((await superuserSqlAsync(realm, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'forwardable' AND usename LIKE 'sched%'"))[0]);
   /** Settles to the error a promise rejects with (or 'ok'), without leaving it unhandled. */
   const outcome = (p: Promise<unknown>): Promise<unknown> => p.then(() => 'ok', (e: unknown) => e);
 
@@ -382,6 +385,10 @@ describe('UserDataSources scheduler (db2 realm, small caps)', () => {
     expect(c.shrunk).toBeGreaterThan(0);
     expect(c).toMatchObject({ queueFull: 0, deadlineExceeded: 0, failures: 0 });
     expect(c.connectMs).toBeGreaterThan(0);
+    // The slice follows the measured connect time: never shorter than 10 connects.
+    const { sliceMs, connectAvgMs } = sources.stats();
+    expect(connectAvgMs).toBeGreaterThan(0);
+    expect(sliceMs).toBe(Math.max(100, 10 * connectAvgMs));
     expect(connectionsByRole(realm)).toEqual({});
   }, 300_000);
 

@@ -116,8 +116,11 @@ interface Group {
  * to be used next, so every request paid that cost. Instead:
  * - a user without a pool joins a FIFO queue of users (one place per user; their further requests
  *   wait with them); the head is admitted as soon as it fits under both caps;
- * - a pool, once opened, serves its user for a time slice (`sliceMs`, default 250 ms, about 10x
- *   the connect cost so connecting is at most ~10% of a slot's time under full contention) and is
+ * - a pool, once opened, serves its user for a time slice (`sliceMs`, default 250 ms, about 10-30x
+ *   the connect cost measured on a quiet machine, so connecting is at most ~10% of a slot's time
+ *   under full contention; and never less than 10x the connect time measured here, a moving
+ *   average of this process's own opens, because on a loaded host a connect took seconds and a
+ *   fixed slice shorter than a connect only thrashed) and is
  *   never evicted before its slice ends; after it, it is evicted (least recently used first) only
  *   when a user is waiting, and only once its in-flight queries have finished and 100 ms have
  *   passed since it was last handed out (its caller may be between two queries). Without waiters
@@ -145,6 +148,8 @@ export class UserDataSources implements OnApplicationShutdown {
   private closingUsers = 0;
   private closingConnections = 0;
   private wake?: NodeJS.Timeout;
+  /** Moving average of the time to open a pool here (ms); 0 until the first open. */
+  private connectAvgMs = 0;
   private readonly sweeper: NodeJS.Timeout;
   private closed = false;
   readonly counters: UserDataSourceCounters = {
@@ -215,6 +220,9 @@ export class UserDataSources implements OnApplicationShutdown {
     waitingUsers: number;
     maxConnections: number;
     connections: number;
+    /** The time slice in force (ms) and the moving average of the connect time it follows. */
+    sliceMs: number;
+    connectAvgMs: number;
     counters: UserDataSourceCounters;
   } {
     let connections = 0;
@@ -238,6 +246,8 @@ export class UserDataSources implements OnApplicationShutdown {
       waitingUsers,
       maxConnections: slots,
       connections,
+      sliceMs: this.slice(),
+      connectAvgMs: this.connectAvgMs,
       counters: { ...this.counters },
     };
   }
@@ -342,7 +352,7 @@ export class UserDataSources implements OnApplicationShutdown {
     let nextSliceEnd = Infinity;
     for (const e of [...this.entries.values()]) {
       if (this.fits(size, true)) return;
-      const end = e.openedAt + this.sliceMs;
+      const end = e.openedAt + this.slice();
       if (end <= now) void this.close(e, 'evicted');
       else nextSliceEnd = Math.min(nextSliceEnd, end);
     }
@@ -420,7 +430,9 @@ export class UserDataSources implements OnApplicationShutdown {
     const started = performance.now();
     try {
       await dataSource.initialize();
-      this.counters.connectMs += performance.now() - started;
+      const took = performance.now() - started;
+      this.counters.connectMs += took;
+      this.connectAvgMs = this.connectAvgMs ? 0.8 * this.connectAvgMs + 0.2 * took : took;
     } catch (err) {
       this.counters.failures++;
       await dataSource.destroy().catch(() => undefined);
@@ -479,17 +491,25 @@ export class UserDataSources implements OnApplicationShutdown {
     }
   }
 
+  /** The time slice in force: the configured one, or 10x the measured connect time when that is longer. */
+  private slice(): number {
+    return Math.max(this.sliceMs, SLICE_PER_CONNECT * this.connectAvgMs);
+  }
+
   private capacityError(reason: PoolCapacityReason, detail: string): PoolCapacityError {
     // About one round of the queue: every waiting user served for one slice by the free slots.
     const waitingUsers = [...this.groups.values()].filter((g) => g.state === 'queued').length;
     const rounds = Math.ceil((waitingUsers + 1) / this.maxUsers);
-    return new PoolCapacityError(reason, Math.max(1, Math.ceil((rounds * this.sliceMs) / 1000)), detail);
+    return new PoolCapacityError(reason, Math.max(1, Math.ceil((rounds * this.slice()) / 1000)), detail);
   }
 
   private shutdownError(): PoolCapacityError {
     return new PoolCapacityError('shutdown', 5, 'the API is shutting down');
   }
 }
+
+/** A slice is at least this many times the measured connect time. */
+const SLICE_PER_CONNECT = 10;
 
 /** A pool handed out this recently is not closed: its caller is about to use it. */
 const HANDOUT_GRACE_MS = 100;
