@@ -2,17 +2,24 @@
 # npm run bench: what Kerberos delegation costs, against the shared-pool alternatives, in one run.
 #
 # Starts its own throwaway realm (tmp/realms/bench, LDAP KDB = constrained delegation, ports
-# 19100-19104), the built API, a bench-only server for the baselines, drives HTTP load with
-# autocannon, prints a table and writes tmp/bench/results.json. Everything it started is stopped
+# 19100-19104, or BENCH_PORT_BASE, or FORWARDABLE_TEST_PORT_BASE + 900), the built API, a
+# bench-only server for the baselines, drives HTTP load with autocannon, prints a table and writes tmp/bench/results.json. Everything it started is stopped
 # on exit. It never fails on timing: it reports numbers and ratios.
 #
 #   BENCH_DURATION=5 (seconds per load cell)  BENCH_USERS="1 10 100 500"  BENCH_KEEP_REALM=1 (debug)
+#   BENCH_SIGNED_IN=5000 (users made and signed in for the open-loop cells)  BENCH_RATE=200 (req/s)
+#   BENCH_ONLY=scheduler (only the 500-user closed-loop read cell and the open-loop cells)
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 DIR="$REPO/tmp/realms/bench"
-PORT_BASE=19100
-NUSERS=500
+# Several checkouts on one machine: each bench realm on its own ports (the test realms use the
+# test port base up to +499).
+if [[ -n "${BENCH_PORT_BASE:-}" ]]; then PORT_BASE=$BENCH_PORT_BASE
+elif [[ -n "${FORWARDABLE_TEST_PORT_BASE:-}" ]]; then PORT_BASE=$((FORWARDABLE_TEST_PORT_BASE + 900))
+else PORT_BASE=19100; fi
+# The closed-loop cells use the first 500; the open-loop cells sign in BENCH_SIGNED_IN users.
+NUSERS=$(( ${BENCH_SIGNED_IN:-5000} > 500 ? ${BENCH_SIGNED_IN:-5000} : 500 ))
 log() { echo "bench: $*" >&2; }
 
 cleanup() {
@@ -41,8 +48,11 @@ source "$DIR/realm.env"
 # Load-test users bu001..bu500: a principal each (one shared password, this realm only) and a
 # PostgreSQL login role in forwardable_users.
 export BENCH_USER_PASSWORD="bench-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
-mapfile -t USERS < <(for i in $(seq 1 $NUSERS); do printf 'bu%03d\n' "$i"; done)
-bash tools/realm/realm.sh add-users --dir "$DIR" --password "$BENCH_USER_PASSWORD" "${USERS[@]}" >&2
+mapfile -t USERS < <(for i in $(seq 1 "$NUSERS"); do printf 'bu%03d\n' "$i"; done)
+# In batches: thousands of names on one command line exceed the kernel's argument limit.
+for ((i = 0; i < ${#USERS[@]}; i += 500)); do
+  bash tools/realm/realm.sh add-users --dir "$DIR" --password "$BENCH_USER_PASSWORD" "${USERS[@]:i:500}" >&2
+done
 
 log "schema migration + API (stack.sh)"
 bash tools/scripts/stack.sh up --dir "$DIR" >&2

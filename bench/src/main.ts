@@ -26,7 +26,15 @@ const DURATION = Number(process.env.BENCH_DURATION ?? 5);
 const NS = (process.env.BENCH_USERS ?? '1 10 100 500').split(/\s+/).filter(Boolean).map(Number);
 const COLD_ITERATIONS = Number(process.env.BENCH_COLD_ITERATIONS ?? 200);
 const ENCRYPTION_ITERATIONS = Number(process.env.BENCH_ENCRYPTION_ITERATIONS ?? 100);
-const USERS = env('BENCH_USERS_LIST').trim().split(/\s+/);
+const ALL_USERS = env('BENCH_USERS_LIST').trim().split(/\s+/);
+/** The closed-loop cells and the in-process cells use the first 500 users. */
+const USERS = ALL_USERS.slice(0, 500);
+/** `scheduler`: only the 500-user closed-loop reads and the open-loop cells (issue #19). */
+const ONLY = process.env.BENCH_ONLY;
+/** Open loop: signed-in users, total Poisson arrival rate (req/s) and seconds per cell. */
+const SIGNED_IN = Math.min(Number(process.env.BENCH_SIGNED_IN ?? 5000), ALL_USERS.length);
+const RATE = Number(process.env.BENCH_RATE ?? 200);
+const OPEN_DURATION = Number(process.env.BENCH_OPEN_DURATION ?? 10);
 const PG = { host: env('FORWARDABLE_PG_HOST'), hostaddr: env('FORWARDABLE_PG_HOSTADDR'), port: Number(env('FORWARDABLE_PG_PORT')), database: env('FORWARDABLE_PG_DATABASE') };
 const LISTING_SQL = `SELECT id, directory_id, name, owner, octet_length(content) AS size, updated_at FROM files WHERE directory_id IS NULL ORDER BY name, id LIMIT 50`;
 const LISTING_SQL_B = `SELECT id, directory_id, name, owner, octet_length(content) AS size, updated_at FROM files WHERE directory_id IS NULL AND (owner = $1 OR id IN (SELECT file_id FROM file_permissions WHERE grantee = $1)) ORDER BY name, id LIMIT 50`;
@@ -64,6 +72,50 @@ async function load(base: string, path: string, method: 'GET' | 'POST', cookies:
   } as autocannon.Options);
   const ok = r['2xx'];
   return { rps: Math.round((ok / r.duration) * 10) / 10, p50: r.latency.p50, p99: r.latency.p99, ok, non2xx: r.non2xx, errors: r.errors, timeouts: r.timeouts };
+}
+
+interface OpenCell { rate: number; offered: number; achieved: number; ok: number; errors: number; p50: number; p99: number }
+
+/**
+ * Open loop: requests arrive as a Poisson process at `rate` per second in all, each from a user
+ * picked at random among `cookies` (signed-in users with sparse requests), whether or not the
+ * earlier ones were answered. Reports the achieved rate (2xx per second of the cell), latency of
+ * the 2xx answers, and errors (non-2xx, failures, 30 s timeouts).
+ */
+async function openLoop(base: string, path: string, cookies: string[], rate: number, duration = OPEN_DURATION): Promise<OpenCell> {
+  const latencies: number[] = [];
+  let ok = 0;
+  let errors = 0;
+  let offered = 0;
+  const inflight: Promise<void>[] = [];
+  const t0 = performance.now();
+  const end = t0 + duration * 1000;
+  let next = t0;
+  for (;;) {
+    next += (-Math.log(1 - Math.random()) / rate) * 1000;
+    if (next >= end) break;
+    // Timers are coarse: when late, send at once (the arrival times stay those of the process).
+    const wait = next - performance.now();
+    if (wait >= 1) await sleep(wait);
+    offered++;
+    const cookie = cookies[Math.floor(Math.random() * cookies.length)];
+    const sent = performance.now();
+    inflight.push(
+      fetch(base + path, { headers: { cookie }, signal: AbortSignal.timeout(30_000) }).then(
+        async (r) => {
+          await r.arrayBuffer();
+          if (r.status >= 200 && r.status < 300) {
+            ok++;
+            latencies.push(performance.now() - sent);
+          } else errors++;
+        },
+        () => void errors++,
+      ),
+    );
+  }
+  await Promise.all(inflight);
+  const s = summarize(latencies);
+  return { rate, offered, achieved: Math.round((ok / duration) * 10) / 10, ok, errors, p50: round(s.p50), p99: round(s.p99) };
 }
 
 async function resetWrites(): Promise<void> {
@@ -207,6 +259,7 @@ async function product(): Promise<{ cookies: string[]; listing: string }> {
   const cookies = await pool(USERS, 16, (u) => signIn(API, '/api/auth/me', u, 'fw_session'));
   await sleep(1000);
   const rss1 = rssOf(pid);
+  if (ONLY === 'scheduler') return productScheduler(cookies);
   const poolUsers = Math.min(100, cookies.length);
   const conns0 = pgConnections('forwardable');
   for (const c of cookies.slice(0, poolUsers)) await (await fetch(`${API}/api/files`, { headers: { cookie: c } })).arrayBuffer();
@@ -288,6 +341,30 @@ async function product(): Promise<{ cookies: string[]; listing: string }> {
   return { cookies, listing };
 }
 
+/** The scheduler cells of the product API: 500 closed-loop readers, then the open loop at 1x and 2x. */
+async function productScheduler(cookies: string[]): Promise<{ cookies: string[]; listing: string }> {
+  const listing = await (await fetch(`${API}/api/files`, { headers: { cookie: cookies[9] } })).text();
+  const steady: Record<string, Cell> = {};
+  for (const n of NS) {
+    if (n > cookies.length) continue;
+    say(`product (a) read N=${n}`);
+    steady[`read:${n}`] = await load(API, '/api/files', 'GET', cookies.slice(0, n));
+    await settle(apiPid());
+  }
+  results.product = steady;
+  say(`product: ${SIGNED_IN} users sign in (Negotiate) for the open loop`);
+  const more = await pool(ALL_USERS.slice(cookies.length, SIGNED_IN), 16, (u) => signIn(API, '/api/auth/me', u, 'fw_session'));
+  const everyone = [...cookies, ...more];
+  const open: Record<string, OpenCell> = {};
+  for (const rate of [RATE, 2 * RATE]) {
+    say(`product (a) open loop ${rate} req/s over ${everyone.length} users`);
+    open[`a:${rate}`] = await openLoop(API, '/api/files', everyone, rate);
+    await settle(apiPid());
+  }
+  results.openLoop = { ...(results.openLoop as object), ...open };
+  return { cookies, listing };
+}
+
 // ------------------------------------------------------------------- the bench server: (a') (b) (c)
 async function startBenchServer(): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', join(__dirname, 'server.ts')], {
@@ -321,7 +398,7 @@ async function backends(productListing: string): Promise<void> {
     results.equivalence = { user: USERS[9], identicalListing: same, bytes: bodies.map((x) => x.length), productBytes: productListing.length };
     if (!same) say('WARNING: the back ends do not return identical listings (see results.json equivalence)');
     const steady: Record<string, Cell> = {};
-    for (const kind of ['read', 'write'] as const) {
+    for (const kind of ONLY === 'scheduler' ? (['read'] as const) : (['read', 'write'] as const)) {
       for (const n of NS) {
         if (n > cookies.length) continue;
         for (const b of ['b', 'c', 'a']) {
@@ -333,6 +410,20 @@ async function backends(productListing: string): Promise<void> {
       }
     }
     results.backends = steady;
+    if (ONLY === 'scheduler') {
+      say(`bench server: ${SIGNED_IN} users sign in (Negotiate) for the open loop`);
+      const more = await pool(ALL_USERS.slice(cookies.length, SIGNED_IN), 16, (u) => signIn(BENCH, '/auth', u, 'fw_bench'));
+      const everyone = [...cookies, ...more];
+      const open: Record<string, OpenCell> = {};
+      for (const rate of [RATE, 2 * RATE]) {
+        for (const b of ['b', 'c', 'a']) {
+          say(`bench server (${b === 'a' ? "a'" : b}) open loop ${rate} req/s over ${everyone.length} users`);
+          open[`${b === 'a' ? "a'" : b}:${rate}`] = await openLoop(BENCH, `/${b}/api/files`, everyone, rate);
+          await settle(child.pid as number);
+        }
+      }
+      results.openLoop = { ...(results.openLoop as object), ...open };
+    }
     const stats = (await (await fetch(`${BENCH}/stats`)).json()) as Record<string, unknown>;
     results.benchServerStats = stats;
   } finally {
@@ -414,6 +505,8 @@ function table(): string {
       out.push(`| ${kind === 'read' ? 'GET /api/files' : 'POST /api/files'} | ${n} | ${cell(a)} | ${cell(ap)} | ${cell(b)} | ${cell(c)} | ${ratio(ap, b)} | ${ratio(ap, c)} | ${ratio(a, b)} | ${ratio(a, c)} |`);
     }
   }
+  out.push(...openLoopTable());
+  if (ONLY) return out.join('\n');
   const cold = results.cold as { forwardable: Record<string, ReturnType<typeof summarize>>; scram: Record<string, ReturnType<typeof summarize>>; ratioP50: number; ratioP99: number; iterations: number };
   out.push('');
   out.push(`### 2. Cold path: a new user's first request (in-process, ${cold.iterations} users, ms)`);
@@ -461,21 +554,40 @@ function table(): string {
   return out.join('\n');
 }
 
+/** The open-loop cells: achieved rate, latency and errors per back end, at 1x and 2x the rate. */
+function openLoopTable(): string[] {
+  const o = results.openLoop as Record<string, OpenCell> | undefined;
+  if (!o) return [];
+  const out = ['', `### Open loop: ${SIGNED_IN} signed-in users, Poisson arrivals, \`GET /api/files\`, ${OPEN_DURATION} s per cell`, ''];
+  out.push('| offered req/s | back end | sent | achieved 2xx/s | p50 ms | p99 ms | errors |');
+  out.push('|---:|---|---:|---:|---:|---:|---:|');
+  for (const rate of [RATE, 2 * RATE]) {
+    for (const b of ['a', "a'", 'b', 'c']) {
+      const c = o[`${b}:${rate}`];
+      if (c) out.push(`| ${rate} | (${b}) | ${c.offered} | ${c.achieved} | ${c.p50} | ${c.p99} | ${c.errors} |`);
+    }
+  }
+  return out;
+}
+
 async function main() {
   kerberos();
   const started = Date.now();
   results.machine = machine();
-  say(`TGTs for ${USERS.length} users (password login, KDC verified)`);
-  tickets = await userTickets(USERS, env('BENCH_USER_PASSWORD'));
-  await coldPath();
-  say(`GSSAPI encryption of the PostgreSQL link: encrypted vs plain, ${ENCRYPTION_ITERATIONS} interleaved iterations`);
-  results.encryption = await encryptionCost(tickets.get(USERS[0])!, PG, LISTING_SQL, ENCRYPTION_ITERATIONS);
-  await eventLoop();
+  const ticketUsers = ONLY === 'scheduler' ? ALL_USERS.slice(0, Math.max(SIGNED_IN, USERS.length)) : USERS;
+  say(`TGTs for ${ticketUsers.length} users (password login, KDC verified)`);
+  tickets = await userTickets(ticketUsers, env('BENCH_USER_PASSWORD'));
+  if (!ONLY) {
+    await coldPath();
+    say(`GSSAPI encryption of the PostgreSQL link: encrypted vs plain, ${ENCRYPTION_ITERATIONS} interleaved iterations`);
+    results.encryption = await encryptionCost(tickets.get(USERS[0])!, PG, LISTING_SQL, ENCRYPTION_ITERATIONS);
+    await eventLoop();
+  }
   const { listing } = await product();
   stack('down');
   await sleep(500);
   await backends(listing);
-  await lru();
+  if (!ONLY) await lru();
   results.totalSeconds = Math.round((Date.now() - started) / 1000);
   const md = table();
   const outDir = join(REPO, 'tmp/bench');
@@ -487,7 +599,9 @@ async function main() {
   const readme = join(REPO, 'bench/README.md');
   try {
     const text = readFileSync(readme, 'utf8');
-    const next = text.replace(/<!-- bench:results -->[\s\S]*<!-- \/bench:results -->/, `<!-- bench:results -->\n${head}\n\n${md}\n<!-- /bench:results -->`);
+    // A scheduler-only run has its own section: the full run's numbers stay.
+    const mark = ONLY ? `bench:${ONLY}` : 'bench:results';
+    const next = text.replace(new RegExp(`<!-- ${mark} -->[\\s\\S]*<!-- /${mark} -->`), `<!-- ${mark} -->\n${head}\n\n${md}\n<!-- /${mark} -->`);
     writeFileSync(readme, next);
   } catch {
     /* no README: the table is in tmp/bench/results.md */

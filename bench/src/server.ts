@@ -21,7 +21,7 @@ import { randomBytes } from 'node:crypto';
 import { DataSource, QueryRunner } from 'typeorm';
 import { AcceptorContext, acquireServiceCredential, decodeNegotiateToken } from '@forwardable/gssapi';
 import { schemaEntities } from '@forwardable/api/db';
-import { CredentialLease, UserDataSources } from '@forwardable/nest';
+import { CredentialLease, PoolCapacityError, UserDataSources } from '@forwardable/nest';
 import { FilesService } from '@forwardable/api/files';
 import type { AuthUser, UserDb } from '@forwardable/nest';
 import { env, kerberos } from './common';
@@ -177,6 +177,8 @@ async function main() {
       }
       return send(res, 405, { error: 'method' });
     } catch (err) {
+      // The scheduler's "try again" (queue full, deadline): a 503 as the product API answers it.
+      if (err instanceof PoolCapacityError) return send(res, 503, { error: err.message }, { 'retry-after': String(err.retryAfterSeconds) });
       if (errors++ < 5) console.error(`bench server: ${req.method} ${req.url}: ${(err as Error).message}`);
       if (!res.headersSent) send(res, 500, { error: (err as Error).message });
     }

@@ -44,6 +44,7 @@ export {
   UserDataSources,
   CredentialExpiredError,
   PoolCapacityError,
+  type PoolCapacityReason,
   type UserDataSourceCounters,
 } from './lib/db/user-data-sources';
 export { UserDataSourcesModule } from './lib/db/user-data-sources.module';

@@ -65,4 +65,13 @@ describe('FORWARDABLE_PG_GSSENCMODE and the loopback rule', () => {
     expect(problems({ FORWARDABLE_PG_HOST: 'localhost', FORWARDABLE_PG_SSLROOTCERT: '/nonexistent/ca.crt' })).toMatch(/FORWARDABLE_PG_SSLROOTCERT=\/nonexistent\/ca.crt does not exist/);
     expect(problems({ FORWARDABLE_PG_HOST: 'db.example.com', FORWARDABLE_PG_GSSENCMODE: 'prefer', FORWARDABLE_PG_SSLMODE: 'prefer' })).toMatch(/not on loopback.*sslmode "verify-full"/);
   });
+
+  // The connection scheduler (#19): defaults, explicit values, and bad values refused with the variable named.
+  it('reads the scheduler settings: slice, per-user queue bound and queue deadline', () => {
+    expect(loadConfig({ ...base, FORWARDABLE_PG_HOST: 'localhost' }).pg).toMatchObject({ sliceMs: 250, maxQueuePerUser: 64, queueTimeoutMs: 10_000 });
+    const c = loadConfig({ ...base, FORWARDABLE_PG_HOST: 'localhost', FORWARDABLE_PG_SLICE_MS: '100', FORWARDABLE_PG_MAX_QUEUE_PER_USER: '8', FORWARDABLE_PG_QUEUE_TIMEOUT_MS: '2000' });
+    expect(c.pg).toMatchObject({ sliceMs: 100, maxQueuePerUser: 8, queueTimeoutMs: 2000 });
+    expect(problems({ FORWARDABLE_PG_HOST: 'localhost', FORWARDABLE_PG_SLICE_MS: '0' })).toMatch(/FORWARDABLE_PG_SLICE_MS/);
+    expect(problems({ FORWARDABLE_PG_HOST: 'localhost', FORWARDABLE_PG_MAX_QUEUE_PER_USER: 'lots' })).toMatch(/FORWARDABLE_PG_MAX_QUEUE_PER_USER/);
+  });
 });

@@ -37,6 +37,10 @@ export interface ApiConfig {
     maxUsers: number;
     connectionsPerUser: number;
     maxConnections: number;
+    /** Scheduler: time slice, per-user queue bound and queue deadline (FORWARDABLE_PG_SLICE_MS, _MAX_QUEUE_PER_USER, _QUEUE_TIMEOUT_MS). */
+    sliceMs: number;
+    maxQueuePerUser: number;
+    queueTimeoutMs: number;
     /** GSSAPI transport encryption of every connection (FORWARDABLE_PG_GSSENCMODE, after the loopback policy). */
     gssencmode: GssEncMode;
     /** TLS when GSSAPI encryption is off or refused (FORWARDABLE_PG_SSLMODE, after the loopback policy). */
@@ -207,6 +211,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
       maxUsers: int('FORWARDABLE_PG_MAX_USERS', 100, 1, 100_000),
       connectionsPerUser: int('FORWARDABLE_PG_CONNECTIONS_PER_USER', 2, 1, 100),
       maxConnections: int('FORWARDABLE_PG_MAX_CONNECTIONS', 200, 1, 100_000),
+      sliceMs: int('FORWARDABLE_PG_SLICE_MS', 250, 1, 600_000),
+      maxQueuePerUser: int('FORWARDABLE_PG_MAX_QUEUE_PER_USER', 64, 1, 100_000),
+      queueTimeoutMs: int('FORWARDABLE_PG_QUEUE_TIMEOUT_MS', 10_000, 1, 600_000),
       gssencmode: pgLink.gssencmode,
       sslmode: pgLink.sslmode,
       sslrootcert,

@@ -235,11 +235,28 @@ export function runWithRealm(
  * @returns psql's unaligned, tuples-only output lines.
  */
 export function superuserSql(realm: RealmEnv, sql: string, database = 'postgres'): string[] {
-  const args = ['-u', realm.pg.superuser, '--', 'env', '-u', 'PGHOSTADDR', 'psql', '-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1',
-    '-h', realm.pg.socketDir, '-p', String(realm.pg.port), '-d', database, '-c', sql];
-  const r = process.getuid?.() === 0 ? run('runuser', args, { env: realmProcessEnv(realm) }) : run(args[3 + 2], args.slice(5), { env: realmProcessEnv(realm, { PGHOSTADDR: '' }) });
+  const [cmd, args, extra] = superuserPsql(realm, sql, database);
+  const r = run(cmd, args, { env: realmProcessEnv(realm, extra) });
   if (r.status !== 0) fail(`psql as ${realm.pg.superuser}`, r);
   return r.stdout.split('\n').filter((l) => l.length > 0);
+}
+
+/**
+ * {@link superuserSql} without blocking the event loop: for sampling (pg_stat_activity) while
+ * the code under test runs in this same process.
+ */
+export async function superuserSqlAsync(realm: RealmEnv, sql: string, database = 'postgres'): Promise<string[]> {
+  const [cmd, args, env] = superuserPsql(realm, sql, database);
+  const r = await runWithRealmAsync(realm, cmd, args, { env });
+  if (r.status !== 0) throw new Error(`psql as ${realm.pg.superuser} failed (${r.status}): ${r.stderr}`);
+  return r.stdout.split('\n').filter((l) => l.length > 0);
+}
+
+/** The psql command line of the bootstrap superuser (runuser when we are root, else ourselves). */
+function superuserPsql(realm: RealmEnv, sql: string, database: string): [string, string[], Record<string, string>] {
+  const args = ['-u', realm.pg.superuser, '--', 'env', '-u', 'PGHOSTADDR', 'psql', '-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1',
+    '-h', realm.pg.socketDir, '-p', String(realm.pg.port), '-d', database, '-c', sql];
+  return process.getuid?.() === 0 ? ['runuser', args, {}] : [args[3 + 2], args.slice(5), { PGHOSTADDR: '' }];
 }
 
 /** What an asynchronous tool run printed. */

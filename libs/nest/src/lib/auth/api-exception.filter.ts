@@ -33,7 +33,9 @@ export class ApiExceptionFilter implements ExceptionFilter {
       const reply = exception instanceof NegotiateChallenge ? (exception.cause as { replyToken?: Buffer } | undefined)?.replyToken : undefined;
       res.setHeader('WWW-Authenticate', reply?.length ? `Negotiate ${reply.toString('base64')}` : 'Negotiate');
     }
-    if (body.statusCode >= 500) this.log.error(`${body.code}: ${describe(exception)}`);
+    // The scheduler's 503: the request can simply be sent again a little later.
+    if (exception instanceof PoolCapacityError) res.setHeader('Retry-After', String(exception.retryAfterSeconds));
+    if (body.statusCode >= 500 && !(exception instanceof PoolCapacityError)) this.log.error(`${body.code}: ${describe(exception)}`);
     if (res.headersSent) return;
     res.status(body.statusCode).json(body);
   }
@@ -61,7 +63,9 @@ export class ApiExceptionFilter implements ExceptionFilter {
       return { statusCode: 503, code: 'KDC_UNAVAILABLE', message: 'the Kerberos server (KDC) does not answer', hint: 'Try again shortly; if it persists, tell your administrator.' };
     }
     if (e instanceof CredentialExpiredError) return { statusCode: 401, code: 'SESSION_EXPIRED', message: e.message };
-    if (e instanceof PoolCapacityError) return { statusCode: 503, code: 'DATABASE_UNAVAILABLE', message: e.message, hint: 'Try again in a moment.' };
+    if (e instanceof PoolCapacityError) {
+      return { statusCode: 503, code: 'DATABASE_UNAVAILABLE', message: e.message, hint: `Try again in ${e.retryAfterSeconds} s.` };
+    }
     if (e instanceof PgAuthError) {
       if (e.code === 'PG_ROLE_MISSING') {
         return { statusCode: 403, code: 'NO_DATABASE_ROLE', message: 'you have no account in the database', hint: e.message };

@@ -26,9 +26,9 @@ export interface UserDataSourcesOptions {
   sslrootcert?: string;
   /** TypeORM entities of the application. */
   entities?: DataSourceOptions['entities'];
-  /** Most users with an open pool at once; the least recently used is closed first. Default 100. */
+  /** Most users with an open pool at once; beyond it users wait in a FIFO queue (see {@link UserDataSources}). Default 100. */
   maxUsers?: number;
-  /** Connections one user's pool may hold. Default 2. */
+  /** Connections one user's pool may hold; 1 for pools opened while other users wait. Default 2. */
   connectionsPerUser?: number;
   /** Most connections over all pools. Default 200 (keep under PostgreSQL's max_connections). */
   maxConnections?: number;
@@ -38,6 +38,15 @@ export interface UserDataSourcesOptions {
   sweepIntervalMs?: number;
   /** Give up connecting after this long. Default 10 000 ms. */
   connectTimeoutMs?: number;
+  /**
+   * Time slice: a pool serves its user at least this long after opening before it may be evicted
+   * for a waiting user. Default 250 ms (about 10x the measured Kerberos + PostgreSQL connect cost).
+   */
+  sliceMs?: number;
+  /** Most requests one user may have waiting (for a slot or a connection); more are a 503. Default 64. */
+  maxQueuePerUser?: number;
+  /** A request not admitted within this long is a 503 "try again". Default 10 000 ms. */
+  queueTimeoutMs?: number;
 }
 
 /** `forRoot` / `forRootAsync` of `UserDataSourcesModule`, and the injection token of its options. */

@@ -13,20 +13,32 @@ export class CredentialExpiredError extends Error {
   }
 }
 
-/** Every pool slot is taken by users whose pools are opening: the caller should retry shortly. */
+/**
+ * Why a request was turned away by the scheduler: `queue-full` (the user already has
+ * `maxQueuePerUser` requests waiting), `deadline` (not admitted within `queueTimeoutMs`),
+ * `shutdown` (the API is stopping).
+ */
+export type PoolCapacityReason = 'queue-full' | 'deadline' | 'shutdown';
+
+/** The database connections are all busy serving other users: the caller should retry after {@link PoolCapacityError.retryAfterSeconds}. */
 export class PoolCapacityError extends Error {
   readonly code = 'POOL_CAPACITY';
-  constructor(maxUsers: number, maxConnections: number) {
-    super(`too many users are connecting at once (caps: ${maxUsers} users, ${maxConnections} connections): try again in a moment`);
+  constructor(
+    readonly reason: PoolCapacityReason,
+    /** When to try again (the `Retry-After` header of the 503). */
+    readonly retryAfterSeconds: number,
+    detail: string,
+  ) {
+    super(`${detail}: try again in ${retryAfterSeconds} s`);
     this.name = 'PoolCapacityError';
   }
 }
 
-/** Counters for metrics: how pools are opened, reused and closed. */
+/** Counters for metrics: how pools are opened, reused and closed, and how requests were queued. */
 export interface UserDataSourceCounters {
   opens: number;
   reuses: number;
-  /** Closed to make room (LRU over users, or the connection cap). */
+  /** Closed to make room for a waiting user, after their time slice. */
   evictions: number;
   idleClosed: number;
   /** Closed because the lease of its credential expired. */
@@ -34,6 +46,22 @@ export interface UserDataSourceCounters {
   /** Closed because the lease of its credential ended (logout, cap, another replica) or by {@link UserDataSources.release}. */
   released: number;
   failures: number;
+  /** Requests that had to wait for a pool slot. */
+  queued: number;
+  /** Pools opened with one connection because other users were waiting. */
+  shrunk: number;
+  /** Requests turned away with 503: their user's queue was full. */
+  queueFull: number;
+  /** Requests turned away with 503: not admitted before the deadline. */
+  deadlineExceeded: number;
+  /** Waiting requests dropped because their lease ended (logout, expiry) or at shutdown. */
+  dropped: number;
+  /** Most users holding a slot at once (open, opening or closing), as the scheduler counts them. */
+  peakUsers: number;
+  /** Most connection slots held at once (each pool counts its maximum size). */
+  peakConnections: number;
+  /** Time spent opening pools (Kerberos ticket + GSSAPI connect + startup), in ms: divided by `opens`, the connect cost the slice is sized against. */
+  connectMs: number;
 }
 
 interface Entry {
@@ -42,133 +70,353 @@ interface Entry {
   /** The lease whose credential this pool's connections were opened with. */
   lease: CredentialLease;
   dataSource: DataSource;
+  /** Connections this pool may hold (`connectionsPerUser`, or 1 when opened under pressure). */
+  size: number;
+  /** When the pool opened: it is not evicted before `openedAt + sliceMs`. */
+  openedAt: number;
   lastUsed: number;
   /** Removes this pool's end hook from its lease. */
   unhook: () => void;
 }
 
+interface Waiter {
+  lease: CredentialLease;
+  resolve: (ds: DataSource) => void;
+  reject: (err: unknown) => void;
+  timer?: NodeJS.Timeout;
+  unhook: () => void;
+}
+
+/** The requests of one user waiting for (or watching the opening of) that user's pool. */
+interface Group {
+  key: string;
+  state: 'queued' | 'opening';
+  waiters: Set<Waiter>;
+  /** Settles when the admitted open has finished and its waiters were answered. */
+  done?: Promise<void>;
+}
+
 /**
  * One small TypeORM `DataSource` (a pg pool) per signed-in user (principal), connected **as that
- * user** with their own Kerberos credential. The API has no database identity of its own: without
- * a user's credential it cannot query at all.
+ * user** with their own Kerberos credential, handed out by a connection scheduler. The API has no
+ * database identity of its own: without a user's credential it cannot query at all.
  *
- * A pool is opened on first use with the credential of the {@link CredentialLease} it was asked
+ * **Leases.** A pool is opened with the credential of the {@link CredentialLease} it was asked
  * with, and shared by every session of that principal while that lease lives. When the lease
  * ends (logout, expiry, the session pushed out by the per-user cap, ended on another replica),
  * the pool is taken out of service at once and closed: idle connections are closed, a query in
- * flight finishes and its connection closes (it is not returned to a pool); the next request of
- * another live session of the user opens a new pool with that session's own credential. So an
- * ended credential never opens a connection again and no connection it opened outlives its last
- * query. Bounded by a cap on users (least recently used closed first) and on total connections;
- * closed when idle and at shutdown. Two simultaneous first requests of one user create one pool,
- * and no two principals ever share one.
+ * flight finishes and its connection closes; the next request of another live session of the
+ * user opens a new pool with that session's own credential. So an ended credential never opens a
+ * connection again and no connection it opened outlives its last query. Two simultaneous first
+ * requests of one user create one pool, and no two principals ever share one.
+ *
+ * **Scheduling** (when the caps `maxUsers` / `maxConnections` are reached). Opening a pool costs
+ * a Kerberos service ticket plus a GSSAPI-encrypted PostgreSQL connect (measured 8-30 ms on the
+ * test realm, see bench/README.md); plain LRU thrashed because it closed the pool that was about
+ * to be used next, so every request paid that cost. Instead:
+ * - a user without a pool joins a FIFO queue of users (one place per user; their further requests
+ *   wait with them); the head is admitted as soon as it fits under both caps;
+ * - a pool, once opened, serves its user for a time slice (`sliceMs`, default 250 ms, about 10-30x
+ *   the connect cost measured on a quiet machine, so connecting is at most ~10% of a slot's time
+ *   under full contention; and never less than 10x the connect time measured here, a moving
+ *   average of this process's own opens, because on a loaded host a connect took seconds and a
+ *   fixed slice shorter than a connect only thrashed) and is
+ *   never evicted before its slice ends; after it, it is evicted (least recently used first) only
+ *   when a user is waiting, and only once its in-flight queries have finished and 100 ms have
+ *   passed since it was last handed out (its caller may be between two queries). Without waiters
+ *   pools stay open until idle (`idleTimeoutMs`), as before;
+ * - a pool opened while others are waiting gets one connection instead of `connectionsPerUser`,
+ *   so more users fit under `maxConnections`;
+ * - a user may have at most `maxQueuePerUser` requests waiting (for admission, or for a connection
+ *   of their open pool), and a request not admitted within `queueTimeoutMs` is turned away: both
+ *   are a {@link PoolCapacityError} (503 with `Retry-After`), never an unbounded wait;
+ * - a waiting request whose lease ends is rejected with {@link CredentialExpiredError} and leaves
+ *   the queue; shutdown rejects every waiter with a `shutdown` {@link PoolCapacityError}.
+ * Pools being closed count against both caps until their connections are gone, so the caps hold
+ * for the backends PostgreSQL sees, not only for the pools in the map.
  */
 @Injectable()
 export class UserDataSources implements OnApplicationShutdown {
   private readonly log = new Logger(UserDataSources.name);
   /** Map order is recency order: a used entry is moved to the end, so the first is the LRU. */
   private readonly entries = new Map<string, Entry>();
-  private readonly opening = new Map<string, Promise<Entry>>();
-  /** Opens that passed `makeRoom` and hold a slot while they connect. */
-  private readonly admitted = new Set<string>();
-  /** Pools being closed: their connections still count against the caps until they are gone. */
-  private closing = 0;
+  /** Users waiting for a slot or opening, in arrival order (the FIFO of the scheduler). */
+  private readonly groups = new Map<string, Group>();
+  /** Slots held by pools being opened (admitted) and being closed. */
+  private admittedUsers = 0;
+  private admittedConnections = 0;
+  private closingUsers = 0;
+  private closingConnections = 0;
+  private wake?: NodeJS.Timeout;
+  /** Moving average of the time to open a pool here (ms); 0 until the first open. */
+  private connectAvgMs = 0;
   private readonly sweeper: NodeJS.Timeout;
   private closed = false;
-  readonly counters: UserDataSourceCounters = { opens: 0, reuses: 0, evictions: 0, idleClosed: 0, expiredClosed: 0, released: 0, failures: 0 };
+  readonly counters: UserDataSourceCounters = {
+    opens: 0, reuses: 0, evictions: 0, idleClosed: 0, expiredClosed: 0, released: 0, failures: 0,
+    queued: 0, shrunk: 0, queueFull: 0, deadlineExceeded: 0, dropped: 0, peakUsers: 0, peakConnections: 0, connectMs: 0,
+  };
 
   private readonly maxUsers: number;
   private readonly perUser: number;
   private readonly maxConnections: number;
   private readonly idleTimeoutMs: number;
+  private readonly sliceMs: number;
+  private readonly maxQueuePerUser: number;
+  private readonly queueTimeoutMs: number;
 
   constructor(@Inject(MODULE_OPTIONS_TOKEN) private readonly options: UserDataSourcesOptions) {
     this.maxUsers = positive('maxUsers', options.maxUsers ?? 100);
     this.perUser = positive('connectionsPerUser', options.connectionsPerUser ?? 2);
     this.maxConnections = positive('maxConnections', options.maxConnections ?? 200);
     this.idleTimeoutMs = positive('idleTimeoutMs', options.idleTimeoutMs ?? 300_000);
+    this.sliceMs = positive('sliceMs', options.sliceMs ?? 250);
+    this.maxQueuePerUser = positive('maxQueuePerUser', options.maxQueuePerUser ?? 64);
+    this.queueTimeoutMs = positive('queueTimeoutMs', options.queueTimeoutMs ?? 10_000);
     if (this.perUser > this.maxConnections) throw new RangeError('connectionsPerUser cannot exceed maxConnections');
     this.sweeper = setInterval(() => void this.sweepIdle(), positive('sweepIntervalMs', options.sweepIntervalMs ?? 10_000));
     this.sweeper.unref();
   }
 
   /**
-   * The data source of the lease's user, connected as that user.
+   * The data source of the lease's user, connected as that user; waits (bounded) for a slot when
+   * the caps are reached.
    * @param lease - a live lease of the user; the pool is shared with the user's other sessions.
-   * @throws CredentialExpiredError when the lease has ended or its credential expired.
+   * @throws CredentialExpiredError when the lease has ended or its credential expired (also while waiting).
+   * @throws PoolCapacityError when the user's queue is full, the deadline passed, or at shutdown (503, retry).
    */
   async get(lease: CredentialLease): Promise<DataSource> {
-    if (this.closed) throw new Error('UserDataSources is shut down');
+    if (this.closed) throw this.shutdownError();
     if (!lease.live) throw new CredentialExpiredError(lease.principal);
     const key = lease.principal;
     const existing = this.entries.get(key);
     if (existing && existing.lease.live) {
+      if (waitingCount(existing.dataSource) >= this.maxQueuePerUser) {
+        this.counters.queueFull++;
+        throw this.capacityError('queue-full', `${key} already has ${this.maxQueuePerUser} requests waiting for the database`);
+      }
       this.counters.reuses++;
       this.touch(existing);
       return existing.dataSource;
     }
     if (existing) await this.close(existing, 'expired');
-    let opening = this.opening.get(key);
-    if (!opening) {
-      opening = this.open(key, lease).finally(() => this.opening.delete(key));
-      this.opening.set(key, opening);
-    } else {
-      this.counters.reuses++;
-    }
-    const entry = await opening;
-    // The lease it opened with may have ended meanwhile: then open again with ours.
-    if (!entry.lease.live) return this.get(lease);
-    return entry.dataSource;
+    return this.enqueue(key, lease);
   }
 
   /** Close the pool of a user (all their sessions). Safe to call for a user with no pool. */
   async release(principal: string): Promise<void> {
-    const pending = this.opening.get(principal);
-    if (pending) await pending.catch(() => undefined);
+    // Let an open in progress finish (its waiters get it), then close it.
+    await this.groups.get(principal)?.done;
     const entry = this.entries.get(principal);
     if (entry) await this.close(entry, 'released');
   }
 
-  /** What is open now, for metrics and tests. */
-  stats(): { users: number; closing: number; maxConnections: number; connections: number; counters: UserDataSourceCounters } {
+  /** What is open now, for metrics and tests. `waiting` counts requests queued for a slot. */
+  stats(): {
+    users: number;
+    closing: number;
+    opening: number;
+    waiting: number;
+    waitingUsers: number;
+    maxConnections: number;
+    connections: number;
+    /** The time slice in force (ms) and the moving average of the connect time it follows. */
+    sliceMs: number;
+    connectAvgMs: number;
+    counters: UserDataSourceCounters;
+  } {
     let connections = 0;
+    let slots = 0;
     for (const e of this.entries.values()) {
-      // TypeORM's postgres driver keeps its pg.Pool as `master`.
-      connections += (e.dataSource.driver as unknown as { master?: { totalCount?: number } }).master?.totalCount ?? 0;
+      connections += poolOf(e.dataSource)?.totalCount ?? 0;
+      slots += e.size;
     }
-    return { users: this.entries.size, closing: this.closing, maxConnections: this.entries.size * this.perUser, connections, counters: { ...this.counters } };
+    let waiting = 0;
+    let waitingUsers = 0;
+    for (const g of this.groups.values()) {
+      if (g.state !== 'queued') continue;
+      waitingUsers++;
+      waiting += g.waiters.size;
+    }
+    return {
+      users: this.entries.size,
+      closing: this.closingUsers,
+      opening: this.admittedUsers,
+      waiting,
+      waitingUsers,
+      maxConnections: slots,
+      connections,
+      sliceMs: this.slice(),
+      connectAvgMs: this.connectAvgMs,
+      counters: { ...this.counters },
+    };
   }
 
   /** Whether a pool of `principal` is open now, and the session whose credential it uses (for tests). */
-  poolOf(principal: string): { sessionId: string } | null {
+  poolOf(principal: string): { sessionId: string; size: number } | null {
     const e = this.entries.get(principal);
-    return e ? { sessionId: e.lease.sessionId } : null;
+    return e ? { sessionId: e.lease.sessionId, size: e.size } : null;
   }
 
   async onApplicationShutdown(): Promise<void> {
     this.closed = true;
     clearInterval(this.sweeper);
-    await Promise.allSettled([...this.opening.values()]);
+    if (this.wake) clearTimeout(this.wake);
+    const opening: Promise<void>[] = [];
+    for (const g of [...this.groups.values()]) {
+      // Waiters of a pool still opening are rejected too; the open itself finishes and is closed.
+      for (const w of [...g.waiters]) this.drop(g, w, this.shutdownError());
+      if (g.done) opening.push(g.done);
+    }
+    await Promise.allSettled(opening);
     await Promise.allSettled([...this.entries.values()].map((e) => this.close(e, 'shutdown')));
   }
 
-  private async open(key: string, lease: CredentialLease): Promise<Entry> {
-    await this.makeRoom(key);
-    try {
-      return await this.connect(key, lease);
-    } finally {
-      this.admitted.delete(key);
+  /** Queue a request of a user without an open pool; resolves when the user's pool is open. */
+  private enqueue(key: string, lease: CredentialLease): Promise<DataSource> {
+    let group = this.groups.get(key);
+    if (!group) {
+      group = { key, state: 'queued', waiters: new Set() };
+      this.groups.set(key, group);
+    } else if (group.waiters.size >= this.maxQueuePerUser) {
+      this.counters.queueFull++;
+      throw this.capacityError('queue-full', `${key} already has ${this.maxQueuePerUser} requests waiting for the database`);
+    }
+    const g = group;
+    return new Promise<DataSource>((resolve, reject) => {
+      const w: Waiter = { lease, resolve, reject, unhook: () => undefined };
+      w.unhook = lease.onEnd(() => this.drop(g, w, new CredentialExpiredError(lease.principal)));
+      if (g.state === 'queued') {
+        this.counters.queued++;
+        w.timer = setTimeout(() => {
+          this.counters.deadlineExceeded++;
+          this.drop(g, w, this.capacityError('deadline', `no database connection became free within ${this.queueTimeoutMs} ms`));
+        }, this.queueTimeoutMs);
+      }
+      g.waiters.add(w);
+      this.pump();
+    });
+  }
+
+  /** Take a waiter out of its group with an error; a queued group left empty leaves the queue. */
+  private drop(group: Group, w: Waiter, err: unknown): void {
+    if (!group.waiters.delete(w)) return;
+    this.settle(w);
+    if (!(err instanceof PoolCapacityError && err.reason === 'deadline')) this.counters.dropped++;
+    w.reject(err);
+    if (group.state === 'queued' && group.waiters.size === 0 && this.groups.get(group.key) === group) {
+      this.groups.delete(group.key);
+      this.pump();
     }
   }
 
-  private async connect(key: string, lease: CredentialLease): Promise<Entry> {
+  private settle(w: Waiter): void {
+    if (w.timer) clearTimeout(w.timer);
+    w.unhook();
+  }
+
+  /**
+   * Admit the head of the queue while it fits; when it does not, evict pools whose slice ended to
+   * make room for it (strict FIFO: nobody overtakes the head), or wake up when a slice ends.
+   * Synchronous from check to admission, so two admissions never race past a cap.
+   */
+  private pump(): void {
+    if (this.closed) return;
+    for (const group of this.groups.values()) {
+      if (group.state !== 'queued') continue;
+      const first = [...group.waiters].find((w) => w.lease.live);
+      if (!first) continue;
+      // Others waiting behind this one, or no room at full size: open with one connection.
+      const queuedUsers = [...this.groups.values()].filter((g) => g.state === 'queued').length;
+      const size = queuedUsers > 1 || !this.fits(this.perUser, false) ? 1 : this.perUser;
+      if (this.fits(size, false)) {
+        this.admit(group, first.lease, size);
+        continue;
+      }
+      this.makeRoom(size);
+      return;
+    }
+  }
+
+  /** Whether a pool of `size` fits under both caps (`afterClosing`: once closing pools are gone). */
+  private fits(size: number, afterClosing: boolean): boolean {
+    let slots = this.admittedConnections + (afterClosing ? 0 : this.closingConnections);
+    for (const e of this.entries.values()) slots += e.size;
+    const users = this.entries.size + this.admittedUsers + (afterClosing ? 0 : this.closingUsers) + 1;
+    return users <= this.maxUsers && slots + size <= this.maxConnections;
+  }
+
+  /** Evict pools past their slice (LRU first) until one of `size` will fit; else wake at the next slice end. */
+  private makeRoom(size: number): void {
+    const now = Date.now();
+    let nextSliceEnd = Infinity;
+    for (const e of [...this.entries.values()]) {
+      if (this.fits(size, true)) return;
+      const end = e.openedAt + this.slice();
+      if (end <= now) void this.close(e, 'evicted');
+      else nextSliceEnd = Math.min(nextSliceEnd, end);
+    }
+    if (this.fits(size, true)) return;
+    // Opens in progress and closes call pump() when they finish; a slice end needs a timer.
+    if (nextSliceEnd < Infinity) {
+      if (this.wake) clearTimeout(this.wake);
+      this.wake = setTimeout(() => {
+        this.wake = undefined;
+        this.pump();
+      }, Math.max(1, nextSliceEnd - now));
+    }
+  }
+
+  private admit(group: Group, lease: CredentialLease, size: number): void {
+    group.state = 'opening';
+    this.admittedUsers++;
+    this.admittedConnections += size;
+    if (size < this.perUser) this.counters.shrunk++;
+    this.notePeak();
+    // Admitted: the deadline no longer applies (connecting is bounded by connectTimeoutMs).
+    for (const w of group.waiters) if (w.timer) clearTimeout(w.timer);
+    group.done = this.connect(group.key, lease, size)
+      .then(
+        (entry) => {
+          for (const w of [...group.waiters]) {
+            group.waiters.delete(w);
+            this.settle(w);
+            // The lease it opened with may have ended meanwhile: then queue again with ours.
+            if (entry.lease.live) w.resolve(entry.dataSource);
+            else this.get(w.lease).then(w.resolve, w.reject);
+          }
+        },
+        (err: unknown) => {
+          for (const w of [...group.waiters]) {
+            group.waiters.delete(w);
+            this.settle(w);
+            w.reject(err);
+          }
+        },
+      )
+      .finally(() => {
+        this.admittedUsers--;
+        this.admittedConnections -= size;
+        if (this.groups.get(group.key) === group) this.groups.delete(group.key);
+        this.pump();
+      });
+  }
+
+  private notePeak(): void {
+    let slots = this.admittedConnections + this.closingConnections;
+    for (const e of this.entries.values()) slots += e.size;
+    this.counters.peakUsers = Math.max(this.counters.peakUsers, this.entries.size + this.admittedUsers + this.closingUsers);
+    this.counters.peakConnections = Math.max(this.counters.peakConnections, slots);
+  }
+
+  private async connect(key: string, lease: CredentialLease, size: number): Promise<Entry> {
     const o = this.options;
     const credential = lease.credential;
     const dataSource = new DataSource({
       type: 'postgres',
       // The one factory for "a connection as this credential" (same protection for every connection).
       ...gssapiTypeOrmOptions(credential, o, {
-        max: this.perUser,
+        max: size,
         idleTimeoutMillis: Math.min(this.idleTimeoutMs, 60_000),
         connectionTimeoutMillis: o.connectTimeoutMs ?? 10_000,
       }),
@@ -179,8 +427,12 @@ export class UserDataSources implements OnApplicationShutdown {
       installExtensions: false,
       applicationName: 'forwardable',
     });
+    const started = performance.now();
     try {
       await dataSource.initialize();
+      const took = performance.now() - started;
+      this.counters.connectMs += took;
+      this.connectAvgMs = this.connectAvgMs ? 0.8 * this.connectAvgMs + 0.2 * took : took;
     } catch (err) {
       this.counters.failures++;
       await dataSource.destroy().catch(() => undefined);
@@ -188,46 +440,15 @@ export class UserDataSources implements OnApplicationShutdown {
     }
     if (this.closed) {
       await dataSource.destroy();
-      throw new Error('UserDataSources is shut down');
+      throw this.shutdownError();
     }
-    const entry: Entry = { key, lease, dataSource, lastUsed: Date.now(), unhook: () => undefined };
+    const now = Date.now();
+    const entry: Entry = { key, lease, dataSource, size, openedAt: now, lastUsed: now, unhook: () => undefined };
     // The lease's one timer (and logout) closes the pool: it never outlives the credential.
     entry.unhook = lease.onEnd((_l, reason) => this.close(entry, reason === 'expired' ? 'expired' : 'released'));
     this.counters.opens++;
     this.entries.set(key, entry);
     return entry;
-  }
-
-/** Close least recently used pools until one more fits under both caps. */
-  private async makeRoom(key: string): Promise<void> {
-    // Open pools plus the ones admitted and connecting, plus this one; opens still waiting here
-    // do not count (else they would wait for each other forever).
-    const fits = () => {
-      const users = this.entries.size + this.admitted.size + this.closing + 1;
-      return users <= this.maxUsers && users * this.perUser <= this.maxConnections;
-    };
-    const deadline = Date.now() + (this.options.connectTimeoutMs ?? 10_000);
-    while (!fits()) {
-      // The least recently used pool not handed out in the last moment: one that was is about
-      // to run its caller's query (a query in flight is waited for by close() anyway).
-      const now = Date.now();
-      const lru = [...this.entries.values()].find((e) => now - e.lastUsed >= HANDOUT_GRACE_MS);
-      if (lru) {
-        await this.close(lru, 'evicted');
-        continue;
-      }
-      if ((this.entries.size || this.closing) && Date.now() <= deadline) {
-        await new Promise((r) => setTimeout(r, 20));
-        continue;
-      }
-      // Every slot belongs to a pool still opening: wait for one to finish (then it can be
-      // evicted) rather than open past the caps.
-      const others = [...this.admitted].filter((k) => k !== key).map((k) => this.opening.get(k)).filter((p) => p !== undefined);
-      if (!others.length || Date.now() > deadline) throw new PoolCapacityError(this.maxUsers, this.maxConnections);
-      await Promise.race(others).catch(() => undefined);
-    }
-    // No await between the last check and this: admission is atomic.
-    this.admitted.add(key);
   }
 
   private touch(entry: Entry): void {
@@ -252,29 +473,63 @@ export class UserDataSources implements OnApplicationShutdown {
     else if (why === 'idle') this.counters.idleClosed++;
     else if (why === 'expired') this.counters.expiredClosed++;
     else if (why === 'released') this.counters.released++;
-    this.closing++;
+    this.closingUsers++;
+    this.closingConnections += entry.size;
     try {
-      // Evicted or idle pools may still be serving a request: let it finish, then close. An
-      // ended lease or shutdown closes at once: no new query can start (the pool is no longer
-      // handed out), idle connections close now, and pg ends a busy one when its query returns.
-      if (why === 'evicted' || why === 'idle') await drained(entry.dataSource);
+      // Evicted or idle pools may still be serving a request, or have just been handed out to a
+      // caller about to query: let those finish, then close. An ended lease or shutdown closes at
+      // once: no new query can start (the pool is no longer handed out), idle connections close
+      // now, and pg ends a busy one when its query returns.
+      if (why === 'evicted' || why === 'idle') await drained(entry);
       await entry.dataSource.destroy();
     } catch (err) {
       this.log.warn(`closing the pool of ${entry.key} (${why}) failed: ${(err as Error).message}`);
     } finally {
-      this.closing--;
+      this.closingUsers--;
+      this.closingConnections -= entry.size;
+      this.pump();
     }
+  }
+
+  /** The time slice in force: the configured one, or 10x the measured connect time when that is longer. */
+  private slice(): number {
+    return Math.max(this.sliceMs, SLICE_PER_CONNECT * this.connectAvgMs);
+  }
+
+  private capacityError(reason: PoolCapacityReason, detail: string): PoolCapacityError {
+    // About one round of the queue: every waiting user served for one slice by the free slots.
+    const waitingUsers = [...this.groups.values()].filter((g) => g.state === 'queued').length;
+    const rounds = Math.ceil((waitingUsers + 1) / this.maxUsers);
+    return new PoolCapacityError(reason, Math.max(1, Math.ceil((rounds * this.slice()) / 1000)), detail);
+  }
+
+  private shutdownError(): PoolCapacityError {
+    return new PoolCapacityError('shutdown', 5, 'the API is shutting down');
   }
 }
 
-/** A pool handed out this recently is not evicted: its caller is about to use it. */
-const HANDOUT_GRACE_MS = 250;
+/** A slice is at least this many times the measured connect time. */
+const SLICE_PER_CONNECT = 10;
 
-/** Wait (bounded) until no connection of the data source's pool is checked out. */
-async function drained(ds: DataSource, graceMs = 30_000): Promise<void> {
-  const pool = (ds.driver as unknown as { master?: { totalCount: number; idleCount: number; waitingCount: number } }).master;
+/** A pool handed out this recently is not closed: its caller is about to use it. */
+const HANDOUT_GRACE_MS = 100;
+
+type PgPool = { totalCount: number; idleCount: number; waitingCount: number };
+
+function poolOf(ds: DataSource): PgPool | undefined {
+  // TypeORM's postgres driver keeps its pg.Pool as `master`.
+  return (ds.driver as unknown as { master?: PgPool }).master;
+}
+
+function waitingCount(ds: DataSource): number {
+  return poolOf(ds)?.waitingCount ?? 0;
+}
+
+/** Wait (bounded) until no connection of the pool is checked out and its last handout is not fresh. */
+async function drained(entry: Entry, graceMs = 30_000): Promise<void> {
+  const pool = poolOf(entry.dataSource);
   const end = Date.now() + graceMs;
-  while (pool && pool.totalCount - pool.idleCount + pool.waitingCount > 0 && Date.now() < end) {
+  while (Date.now() < end && (Date.now() - entry.lastUsed < HANDOUT_GRACE_MS || (pool && pool.totalCount - pool.idleCount + pool.waitingCount > 0))) {
     await new Promise((r) => setTimeout(r, 20));
   }
 }
