@@ -41,7 +41,8 @@ if [[ -z "${BENCH_SKIP_BUILD:-}" ]]; then
 fi
 
 log "realm up ($DIR, ldap KDB, port base $PORT_BASE)"
-bash tools/realm/realm.sh up --dir "$DIR" --kdb ldap --port-base "$PORT_BASE" >&2
+# --pg-tls: the encryption cell also times SCRAM over TLS, what a password deployment pays for an encrypted link.
+bash tools/realm/realm.sh up --dir "$DIR" --kdb ldap --port-base "$PORT_BASE" --pg-tls >&2
 # shellcheck disable=SC1091
 source "$DIR/realm.env"
 

@@ -4,10 +4,15 @@
  * plain (`disable`, which the bench realm alone allows through a `hostnogssenc` line), with the
  * two modes interleaved so that machine noise hits both alike. Reports; never fails on timing.
  *
+ * With a password role and a TLS server (the bench realm: `--pg-tls`, role `bench_app`), it also
+ * times the cold connect that a password-based deployment pays for an encrypted link, SCRAM over
+ * verified TLS, against Kerberos with GSSAPI encryption, interleaved the same way.
+ *
  * Standalone (any realm whose pg_hba also has a `hostnogssenc ... gss` line):
  * `BENCH_ENCRYPTION_ONLY=1 KRB5CCNAME=... FORWARDABLE_PG_*=... node -r ts-node/register/transpile-only
  *  -r tsconfig-paths/register bench/src/encryption.ts`
  */
+import { readFileSync } from 'node:fs';
 import { Client } from 'pg';
 import { Credential } from '@forwardable/gssapi';
 import { gssapiClientConfig, type GssapiConnectionTarget, type GssEncMode, type GssapiStream } from '@forwardable/pg-gssapi';
@@ -20,6 +25,16 @@ export interface EncryptionCost {
   plain: { connect: Summary; listing: Summary; read1MB: Summary };
   /** encrypted / plain, p50. */
   ratio: { connect: number; listing: number; read1MB: number };
+  /** Cold connect, Kerberos + GSSAPI encryption against SCRAM + verified TLS (when a password role and a CA were given). */
+  versusScramTls?: { gssenc: Summary; scramTls: Summary; ratio: number };
+}
+
+/** A password role and the server's CA, for the SCRAM + TLS baseline. */
+export interface ScramTlsBaseline {
+  user: string;
+  password: string;
+  /** PEM file of the CA that signed the server's certificate (verify-full). */
+  caFile: string;
 }
 
 const READ_1MB = `SELECT repeat('x', 1048576) AS blob`;
@@ -36,7 +51,13 @@ async function connectAs(credential: Credential, pg: GssapiConnectionTarget, mod
  * Cold connect, a warm listing query and a warm 1 MB read, `iterations` times each per mode.
  * @param listingSql - the per-user listing the API runs (RLS decides the rows).
  */
-export async function encryptionCost(credential: Credential, pg: GssapiConnectionTarget, listingSql: string, iterations: number): Promise<EncryptionCost> {
+export async function encryptionCost(
+  credential: Credential,
+  pg: GssapiConnectionTarget,
+  listingSql: string,
+  iterations: number,
+  scramTls?: ScramTlsBaseline,
+): Promise<EncryptionCost> {
   const modes = ['require', 'disable'] as const;
   const samples = Object.fromEntries(modes.map((m) => [m, { connect: [] as number[], listing: [] as number[], read1MB: [] as number[] }]));
   const warm: Record<string, Client> = {};
@@ -69,6 +90,7 @@ export async function encryptionCost(credential: Credential, pg: GssapiConnectio
   } finally {
     await Promise.all(Object.values(warm).map((c) => c.end().catch(() => undefined)));
   }
+  const versusScramTls = scramTls ? await coldConnectVersusScramTls(credential, pg, iterations, scramTls) : undefined;
   const sum = (m: GssEncMode) => ({ connect: summarize(samples[m].connect), listing: summarize(samples[m].listing), read1MB: summarize(samples[m].read1MB) });
   const gssenc = sum('require');
   const plain = sum('disable');
@@ -78,7 +100,42 @@ export async function encryptionCost(credential: Credential, pg: GssapiConnectio
     gssenc,
     plain,
     ratio: { connect: r2(gssenc.connect.p50 / plain.connect.p50), listing: r2(gssenc.listing.p50 / plain.listing.p50), read1MB: r2(gssenc.read1MB.p50 / plain.read1MB.p50) },
+    versusScramTls,
   };
+}
+
+/**
+ * Cold connect to a ready session: Kerberos (a context with the user's service ticket) with GSSAPI
+ * encryption, against SCRAM-SHA-256 inside TLS verified against the CA (verify-full), interleaved.
+ * Each SCRAM+TLS link is checked to be TLS (pg_stat_ssl) once, so the baseline is what it claims.
+ */
+async function coldConnectVersusScramTls(credential: Credential, pg: GssapiConnectionTarget, iterations: number, b: ScramTlsBaseline) {
+  const ca = readFileSync(b.caFile, 'utf8');
+  const scram = () =>
+    new Client({ host: pg.hostaddr ?? pg.host, port: pg.port, database: pg.database, user: b.user, password: b.password, ssl: { ca, servername: pg.host }, application_name: 'bench-scram-tls' });
+  const probe = scram();
+  await probe.connect();
+  try {
+    const { rows } = await probe.query('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()');
+    if (rows[0]?.ssl !== true) throw new Error('bench: the SCRAM baseline connection is not on TLS (start the realm with --pg-tls)');
+  } finally {
+    await probe.end();
+  }
+  const samples = { gssenc: [] as number[], scramTls: [] as number[] };
+  for (let i = 0; i < iterations + 5; i++) {
+    const order = i % 2 ? (['scramTls', 'gssenc'] as const) : (['gssenc', 'scramTls'] as const);
+    for (const which of order) {
+      const t0 = process.hrtime.bigint();
+      const client = which === 'gssenc' ? (await connectAs(credential, pg, 'require')).client : scram();
+      if (which === 'scramTls') await client.connect();
+      const t1 = process.hrtime.bigint();
+      await client.end();
+      if (i >= 5) samples[which].push(ms(t0, t1));
+    }
+  }
+  const gssenc = summarize(samples.gssenc);
+  const scramTls = summarize(samples.scramTls);
+  return { gssenc, scramTls, ratio: Math.round((gssenc.p50 / scramTls.p50) * 100) / 100 };
 }
 
 /** The bench README's table for {@link encryptionCost}. */
@@ -94,6 +151,14 @@ export function encryptionTable(e: EncryptionCost): string[] {
     row('cold connect (context + start-up)', 'connect'),
     row('listing query (warm connection)', 'listing'),
     row('1 MB read (warm connection)', 'read1MB'),
+    ...(e.versusScramTls
+      ? [
+          '',
+          `| cold connect, ms p50 / p99 | Kerberos + GSSAPI encryption | SCRAM + TLS (verify-full) | ratio p50 |`,
+          '|---|---|---|---|',
+          `| new connection | ${f(e.versusScramTls.gssenc.p50)} / ${f(e.versusScramTls.gssenc.p99)} | ${f(e.versusScramTls.scramTls.p50)} / ${f(e.versusScramTls.scramTls.p99)} | ${f(e.versusScramTls.ratio)}× |`,
+        ]
+      : []),
   ];
 }
 
@@ -102,7 +167,8 @@ if (require.main === module && process.env.BENCH_ENCRYPTION_ONLY) {
     const e = process.env;
     const credential = await Credential.fromCache(e.KRB5CCNAME as string, 'password');
     const pg = { host: e.FORWARDABLE_PG_HOST as string, hostaddr: e.FORWARDABLE_PG_HOSTADDR, port: Number(e.FORWARDABLE_PG_PORT), database: e.FORWARDABLE_PG_DATABASE as string };
-    const r = await encryptionCost(credential, pg, e.BENCH_LISTING_SQL ?? 'SELECT 1', Number(e.BENCH_ENCRYPTION_ITERATIONS ?? 50));
+    const scramTls = e.BENCH_APP_PASSWORD && e.FORWARDABLE_PG_SSLROOTCERT ? { user: 'bench_app', password: e.BENCH_APP_PASSWORD, caFile: e.FORWARDABLE_PG_SSLROOTCERT } : undefined;
+    const r = await encryptionCost(credential, pg, e.BENCH_LISTING_SQL ?? 'SELECT 1', Number(e.BENCH_ENCRYPTION_ITERATIONS ?? 50), scramTls);
     credential.dispose();
     process.stdout.write(`${encryptionTable(r).join('\n')}\n`);
   })().catch((err: Error) => {

@@ -580,7 +580,10 @@ async function main() {
   if (!ONLY) {
     await coldPath();
     say(`GSSAPI encryption of the PostgreSQL link: encrypted vs plain, ${ENCRYPTION_ITERATIONS} interleaved iterations`);
-    results.encryption = await encryptionCost(tickets.get(USERS[0])!, PG, LISTING_SQL, ENCRYPTION_ITERATIONS);
+    // The bench realm runs with --pg-tls, so a password deployment's encrypted link (SCRAM + TLS) is timed too.
+    const ca = process.env.FORWARDABLE_PG_SSLROOTCERT;
+    const scramTls = ca ? { user: 'bench_app', password: env('BENCH_APP_PASSWORD'), caFile: ca } : undefined;
+    results.encryption = await encryptionCost(tickets.get(USERS[0])!, PG, LISTING_SQL, ENCRYPTION_ITERATIONS, scramTls);
     await eventLoop();
   }
   const { listing } = await product();
