@@ -173,7 +173,7 @@ describe('two API replicas sharing Redis sessions (db2 realm)', () => {
     const lease = a.app.get(CredentialVault).get(id);
     if (!lease) throw new Error('replica a holds no credential for the password session');
     const pools = a.app.get(UserDataSources);
-    expect(pools.poolOf(lease.principal)).toEqual({ sessionId: id });
+    expect(pools.poolOf(lease.principal)).toMatchObject({ sessionId: id });
     const out = await call(`${b.url}/api/auth/logout`, 'POST', { cookie: id });
     expect(out.status).toBe(204);
     expect(await eventually(() => a.app.get(CredentialVault).get(id) === null)).toBe(true);

@@ -447,7 +447,11 @@ describe(`generated RLS policies on the real realm (schema ${S})`, () => {
       await as('bob').query('COMMIT');
       expect(shared.map((r) => Object.values(r)[0])).toEqual(expect.arrayContaining([t.top, t.sub, t.deep]));
       expect(stats.map((r) => r.relname).sort()).toEqual(['directories_rls_tree', 'directory_permissions']);
-      for (const r of stats) expect(Number(r.n)).toBeLessThan(100);
+      // A scan of everyone's reads the 2,000 foreign grants or their 21,000 closure rows. What an
+      // index-driven lookup reads also counts bob's own shares from this file's earlier tests and
+      // the closure rows below them (180 closure rows seen with the group-role arm), so the bound
+      // is an order of magnitude under a scan rather than a fixed small number.
+      for (const r of stats) expect({ table: r.relname, read: Number(r.n) < 1000 }).toEqual({ table: r.relname, read: true });
     } finally {
       await as('bob').query('ROLLBACK').catch(() => undefined);
       await as('alice').query('DELETE FROM directories WHERE id = $1', [t.top]);
