@@ -28,7 +28,7 @@ BEGIN
   RETURN _fw_answer;
 END
 $fw$`);
-    // keys of "public"."expense_reports" rows shared with session_user at the level asked ($1: read or write) (read from "public"."report_approvers"; one call per query, hashed by the planner; an index scan on the grantee column)
+    // keys of "public"."expense_reports" rows shared with session_user or a group role it is a member of at the level asked ($1: read or write) (read from "public"."report_approvers"; one call per query, hashed by the planner; an index scan on the grantee column)
     await q.query(`CREATE OR REPLACE FUNCTION "public"."expense_reports_rls_shared_ids"(text)
   RETURNS SETOF uuid
   LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -38,9 +38,11 @@ $fw$`);
 DECLARE
   _fw_prior text := pg_catalog.current_setting('forwardable.rls_helper', true);
   _fw_me text := session_user;
+  _fw_roles text[];
 BEGIN
   PERFORM pg_catalog.set_config('forwardable.rls_helper', 'on', true);
-  RETURN QUERY SELECT CAST("report_id" AS uuid) FROM "public"."report_approvers" WHERE "approver" = _fw_me AND ("level" = 'write' OR $1 IS DISTINCT FROM 'write');
+  _fw_roles := ARRAY(WITH RECURSIVE m(oid, inh) AS (SELECT r.oid, r.rolinherit FROM pg_catalog.pg_roles r WHERE r.rolname = _fw_me UNION SELECT a.roleid, g.rolinherit FROM pg_catalog.pg_auth_members a JOIN m ON a.member = m.oid AND m.inh JOIN pg_catalog.pg_roles g ON g.oid = a.roleid) SELECT r.rolname::text FROM m JOIN pg_catalog.pg_roles r ON r.oid = m.oid WHERE r.rolname <> _fw_me);
+  RETURN QUERY SELECT CAST("report_id" AS uuid) FROM "public"."report_approvers" WHERE "approver" = _fw_me AND ("level" = 'write' OR $1 IS DISTINCT FROM 'write') UNION ALL SELECT CAST("report_id" AS uuid) FROM "public"."report_approvers" WHERE "approver" = ANY (_fw_roles) AND ("level" = 'write' OR $1 IS DISTINCT FROM 'write');
   PERFORM pg_catalog.set_config('forwardable.rls_helper', coalesce(_fw_prior, ''), true);
   RETURN;
 END
@@ -138,9 +140,9 @@ $fw$`);
     await q.query(`DROP POLICY IF EXISTS "report_approvers_rls_insert" ON "public"."report_approvers"`);
     await q.query(`DROP POLICY IF EXISTS "report_approvers_rls_update" ON "public"."report_approvers"`);
     await q.query(`DROP POLICY IF EXISTS "report_approvers_rls_delete" ON "public"."report_approvers"`);
-    // a grant is visible to its grantee and to the owner of the shared row
+    // a grant is visible to its grantee, to the members of a grantee group role, and to the owner of the shared row
     await q.query(`CREATE POLICY "report_approvers_rls_select" ON "public"."report_approvers" AS PERMISSIVE FOR SELECT TO PUBLIC
-  USING ("approver" = (SELECT session_user::text) OR ((SELECT pg_catalog.current_setting('forwardable.rls_helper', true)) IS DISTINCT FROM 'on' AND "public"."expense_reports_rls_is_owner"("report_id")))`);
+  USING ("approver" = ANY (ARRAY(SELECT rolname::text FROM pg_catalog.pg_roles WHERE pg_catalog.pg_has_role(session_user, oid, 'USAGE'))) OR ((SELECT pg_catalog.current_setting('forwardable.rls_helper', true)) IS DISTINCT FROM 'on' AND "public"."expense_reports_rls_is_owner"("report_id")))`);
     // only the owner of the row shares it: nobody can grant themself access
     await q.query(`CREATE POLICY "report_approvers_rls_insert" ON "public"."report_approvers" AS PERMISSIVE FOR INSERT TO PUBLIC
   WITH CHECK ("public"."expense_reports_rls_is_owner"("report_id"))`);
