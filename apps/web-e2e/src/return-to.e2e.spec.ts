@@ -51,6 +51,9 @@ describe('return to the page first asked for after a password sign-in (Chromium,
     browsers.push(b);
     await b.page.goto(new URL('sign-in?returnTo=%2F%2Fevil.example%2Fphish', realm.url).href);
     await signInWithPassword(b, 'bob');
+    // The banner can show before the router has left the sign-in page: wait for the navigation,
+    // wherever it goes (to another site too, so that the assertions below can fail on it).
+    await b.page.waitForURL((u) => !u.pathname.startsWith('/sign-in'));
     const landed = new URL(b.page.url());
     expect(landed.origin).toBe(new URL(realm.url).origin);
     expect(landed.pathname).toBe('/');
