@@ -12,15 +12,7 @@ import { delegatedCredential, useRealm } from '@forwardable/testing/delegation';
 import { GssapiStream, gssapiClientConfig, gssapiStream, PgAuthError } from '../index';
 import type { GssEncMode, SslMode } from './gssapi-stream';
 import { startRelay } from '../testing/relay';
-
-async function failure(p: Promise<unknown>): Promise<PgAuthError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as PgAuthError;
-  }
-  throw new Error('expected a failure');
-}
+import { failure } from '../testing/failure';
 
 describe('GSSAPI transport encryption against the real PostgreSQL', () => {
   let realm: RealmEnv;

@@ -9,18 +9,10 @@ import { Client } from 'pg';
 import { Credential } from '@forwardable/gssapi';
 import { ensureTlsRealm, RealmEnv } from '@forwardable/testing/realm';
 import { delegatedCredential, useRealm } from '@forwardable/testing/delegation';
-import { GssapiStream, gssapiClientConfig, gssapiStream, gssapiTargetFromEnv, linkProtectionPolicy, PgAuthError } from '../index';
+import { GssapiStream, gssapiClientConfig, gssapiStream, gssapiTargetFromEnv, linkProtectionPolicy } from '../index';
 import type { GssEncMode, SslMode } from './gssapi-stream';
 import { startRelay } from '../testing/relay';
-
-async function failure(p: Promise<unknown>): Promise<PgAuthError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as PgAuthError;
-  }
-  throw new Error('expected a failure');
-}
+import { failure } from '../testing/failure';
 
 describe('TLS to the real PostgreSQL, GSSAPI authentication inside it', () => {
   let realm: RealmEnv;
