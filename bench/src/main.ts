@@ -497,7 +497,8 @@ function table(): string {
   out.push('');
   out.push('| endpoint | users | (a) product API | (a\') delegated, bench server | (b) shared pool + WHERE owner | (c) shared pool + SET LOCAL ROLE + RLS | a\'/b | a\'/c | a/b | a/c |');
   out.push('|---|---:|---|---|---|---|---:|---:|---:|---:|');
-  for (const kind of ['read', 'write'] as const) {
+  // A scheduler-only run measures reads only: no rows of dashes for the writes it did not run.
+  for (const kind of ONLY === 'scheduler' ? (['read'] as const) : (['read', 'write'] as const)) {
     for (const n of NS) {
       const a = p?.[`${kind}:${n}`];
       const [ap, b, c] = ['a', 'b', 'c'].map((k) => be?.[`${k}:${kind}:${n}`]);

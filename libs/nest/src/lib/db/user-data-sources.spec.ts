@@ -385,12 +385,28 @@ describe('UserDataSources scheduler (db2 realm, small caps)', () => {
     expect(c.shrunk).toBeGreaterThan(0);
     expect(c).toMatchObject({ queueFull: 0, deadlineExceeded: 0, failures: 0 });
     expect(c.connectMs).toBeGreaterThan(0);
-    // The slice follows the measured connect time: never shorter than 10 connects.
+    // The slice follows the measured connect time: never shorter than 10 connects, never longer
+    // than a quarter of the queue deadline (120 s here).
     const { sliceMs, connectAvgMs } = sources.stats();
     expect(connectAvgMs).toBeGreaterThan(0);
-    expect(sliceMs).toBe(Math.max(100, 10 * connectAvgMs));
+    expect(sliceMs).toBe(Math.max(100, Math.min(10 * connectAvgMs, 30_000)));
     expect(connectionsByRole(realm)).toEqual({});
   }, 300_000);
+
+  it('caps the adaptive slice at a quarter of the queue deadline, however slow connects are', async () => {
+    const [lease] = await Promise.all(names.slice(0, 1).map((n) => leaseOf(n)));
+    // A 40 ms deadline: 10x any real connect (a TGS plus a GSSAPI connect) is far above 40 / 4.
+    const app = await startModule(realm, { maxUsers: 1, sliceMs: 1, queueTimeoutMs: 40 });
+    const sources = app.get(UserDataSources);
+    try {
+      await (await sources.get(lease)).query('SELECT 1');
+      const { sliceMs, connectAvgMs } = sources.stats();
+      expect(connectAvgMs).toBeGreaterThan(1);
+      expect(sliceMs).toBe(10);
+    } finally {
+      await app.close();
+    }
+  });
 
   it('admits waiting users in arrival (FIFO) order', async () => {
     const [holder, ...waiting] = await Promise.all(names.slice(0, 6).map((n) => leaseOf(n)));

@@ -120,7 +120,8 @@ interface Group {
  *   the connect cost measured on a quiet machine, so connecting is at most ~10% of a slot's time
  *   under full contention; and never less than 10x the connect time measured here, a moving
  *   average of this process's own opens, because on a loaded host a connect took seconds and a
- *   fixed slice shorter than a connect only thrashed) and is
+ *   fixed slice shorter than a connect only thrashed; but at most a quarter of `queueTimeoutMs`, so
+ *   a saturated server's multi-second connects cannot stretch slices past the deadline) and is
  *   never evicted before its slice ends; after it, it is evicted (least recently used first) only
  *   when a user is waiting, and only once its in-flight queries have finished and 100 ms have
  *   passed since it was last handed out (its caller may be between two queries). Without waiters
@@ -491,9 +492,15 @@ export class UserDataSources implements OnApplicationShutdown {
     }
   }
 
-  /** The time slice in force: the configured one, or 10x the measured connect time when that is longer. */
+  /**
+   * The time slice in force: the configured one, or 10x the measured connect time when that is
+   * longer, but never more than a quarter of the queue deadline. A connect that takes seconds means
+   * PostgreSQL or the KDC is saturated (measured: 11.6 s average on a bench whose queries kept
+   * PostgreSQL at 100% CPU); slices of 10x that held every slot for minutes and turned every
+   * waiting user away at the deadline, so the cap keeps rotation within the deadline instead.
+   */
   private slice(): number {
-    return Math.max(this.sliceMs, SLICE_PER_CONNECT * this.connectAvgMs);
+    return Math.max(this.sliceMs, Math.min(SLICE_PER_CONNECT * this.connectAvgMs, this.queueTimeoutMs / MAX_SLICES_PER_DEADLINE));
   }
 
   private capacityError(reason: PoolCapacityReason, detail: string): PoolCapacityError {
@@ -510,6 +517,8 @@ export class UserDataSources implements OnApplicationShutdown {
 
 /** A slice is at least this many times the measured connect time. */
 const SLICE_PER_CONNECT = 10;
+/** The adaptive slice is at most queueTimeoutMs / this. */
+const MAX_SLICES_PER_DEADLINE = 4;
 
 /** A pool handed out this recently is not closed: its caller is about to use it. */
 const HANDOUT_GRACE_MS = 100;
