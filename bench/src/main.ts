@@ -74,17 +74,19 @@ async function load(base: string, path: string, method: 'GET' | 'POST', cookies:
   return { rps: Math.round((ok / r.duration) * 10) / 10, p50: r.latency.p50, p99: r.latency.p99, ok, non2xx: r.non2xx, errors: r.errors, timeouts: r.timeouts };
 }
 
-interface OpenCell { rate: number; offered: number; achieved: number; ok: number; errors: number; p50: number; p99: number }
+interface OpenCell { rate: number; offered: number; achieved: number; ok: number; late: number; errors: number; p50: number; p99: number }
 
 /**
  * Open loop: requests arrive as a Poisson process at `rate` per second in all, each from a user
  * picked at random among `cookies` (signed-in users with sparse requests), whether or not the
- * earlier ones were answered. Reports the achieved rate (2xx per second of the cell), latency of
+ * earlier ones were answered. Reports the achieved rate (2xx answered within the cell, per second of it; answers after the
+ * cell are counted apart as `late`: a drained backlog is not capacity), latency of
  * the 2xx answers, and errors (non-2xx, failures, 30 s timeouts).
  */
 async function openLoop(base: string, path: string, cookies: string[], rate: number, duration = OPEN_DURATION): Promise<OpenCell> {
   const latencies: number[] = [];
   let ok = 0;
+  let late = 0;
   let errors = 0;
   let offered = 0;
   const inflight: Promise<void>[] = [];
@@ -104,9 +106,12 @@ async function openLoop(base: string, path: string, cookies: string[], rate: num
       fetch(base + path, { headers: { cookie }, signal: AbortSignal.timeout(30_000) }).then(
         async (r) => {
           await r.arrayBuffer();
+          const done = performance.now();
           if (r.status >= 200 && r.status < 300) {
-            ok++;
-            latencies.push(performance.now() - sent);
+            // Achieved = answers within the cell: a backlog drained after it is not capacity.
+            if (done <= end) ok++;
+            else late++;
+            latencies.push(done - sent);
           } else errors++;
         },
         () => void errors++,
@@ -115,7 +120,7 @@ async function openLoop(base: string, path: string, cookies: string[], rate: num
   }
   await Promise.all(inflight);
   const s = summarize(latencies);
-  return { rate, offered, achieved: Math.round((ok / duration) * 10) / 10, ok, errors, p50: round(s.p50), p99: round(s.p99) };
+  return { rate, offered, achieved: Math.round((ok / duration) * 10) / 10, ok, late, errors, p50: round(s.p50), p99: round(s.p99) };
 }
 
 async function resetWrites(): Promise<void> {
@@ -560,12 +565,13 @@ function openLoopTable(): string[] {
   const o = results.openLoop as Record<string, OpenCell> | undefined;
   if (!o) return [];
   const out = ['', `### Open loop: ${SIGNED_IN} signed-in users, Poisson arrivals, \`GET /api/files\`, ${OPEN_DURATION} s per cell`, ''];
-  out.push('| offered req/s | back end | sent | achieved 2xx/s | p50 ms | p99 ms | errors |');
-  out.push('|---:|---|---:|---:|---:|---:|---:|');
+  out.push('| offered req/s | back end | sent | achieved 2xx/s (in the cell) | 2xx after the cell | p50 ms | p99 ms | errors |');
+  out.push('|---:|---|---:|---:|---:|---:|---:|---:|');
+  const ms = (x: number) => (Number.isFinite(x) ? String(x) : '–');
   for (const rate of [RATE, 2 * RATE]) {
     for (const b of ['a', "a'", 'b', 'c']) {
       const c = o[`${b}:${rate}`];
-      if (c) out.push(`| ${rate} | (${b}) | ${c.offered} | ${c.achieved} | ${c.p50} | ${c.p99} | ${c.errors} |`);
+      if (c) out.push(`| ${rate} | (${b}) | ${c.offered} | ${c.achieved} | ${c.late ?? '–'} | ${ms(c.p50)} | ${ms(c.p99)} | ${c.errors} |`);
     }
   }
   return out;
