@@ -19,6 +19,17 @@
 # postgres lists in msDS-AllowedToActOnBehalfOfOtherIdentity: resource-based constrained delegation,
 # which Samba 4.17's KDC does not honour). Service accounts get AES keys only
 # (msDS-SupportedEncryptionTypes = 24), or AD issues RC4 tickets and exports an RC4-only keytab.
+#
+# The directory is set up as a deployment should run it (docs/deploy.md): the DC has its
+# ldap/<fqdn> SPN, serves ldaps:// with a certificate from a throwaway CA of the realm (for the
+# DC's name and its namespace address), and takes SASL binds without signing only over TLS
+# (ldap server require strong auth = allow_sasl_over_tls). Exported as FORWARDABLE_AD_LDAPS_URL,
+# FORWARDABLE_AD_LDAP_CA_FILE, FORWARDABLE_AD_LDAP_SASL_SERVICE and FORWARDABLE_AD_BASE_DN.
+#
+# Samba 4.17 does not enforce MaxValRange (the Default Query Policy's lDAPAdminLimits): its
+# ranged_results module only answers requests that name a range (member;range=0-9), and a plain
+# `member` comes back whole. Tests of AD's ranged retrieval therefore ask for small windows
+# themselves; a Windows DC also starts ranges unasked past 1500 values.
 
 SAMBA_PACKAGES=(samba samba-ad-provision samba-dsdb-modules samba-vfs-modules winbind ldb-tools iproute2)
 

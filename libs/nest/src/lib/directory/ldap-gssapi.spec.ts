@@ -13,7 +13,7 @@ import { GroupsService } from '../auth/groups.service';
 import type { AuthOptions } from '../auth/options';
 import { LdapCredential, LdapOptions, ldapOptionsFromEnv, withLdap } from './ldap';
 import { LdapGssapiBindError } from './sasl-gssapi';
-import { SharedServiceCredential } from './service-credential';
+import { CredentialSource, SharedServiceCredential } from './service-credential';
 
 let realm: RealmEnv;
 let alice: TicketCache;
@@ -170,6 +170,28 @@ describe('KDC round trips of the service\'s LDAP binds', () => {
       shared.dispose();
     }
     expect(acquired.every((c) => c.disposed)).toBe(true);
+  });
+
+  it('a bind that fails with a credential already in use is retried once with a new one; a new one that fails is not retried', async () => {
+    const good = serviceCredential();
+    const broken = await good();
+    broken.dispose();
+    const leases: { fresh: boolean; failed?: boolean }[] = [];
+    // First a cached credential that no longer works (disposed here; in life: keys changed), then a fresh one.
+    const source: CredentialSource = {
+      borrow: async () => {
+        const fresh = leases.length > 0;
+        const lease = { fresh, failed: undefined as boolean | undefined };
+        leases.push(lease);
+        const credential = fresh ? await good() : broken;
+        return { credential, fresh, release: (failed = false) => { lease.failed = failed; if (fresh) credential.dispose(); } };
+      },
+    };
+    expect(await whoAmI(gssapiLdap(), source)).toMatch(/forwardable-reader/);
+    expect(leases).toEqual([{ fresh: false, failed: true }, { fresh: true, failed: false }]);
+    const alwaysFresh: CredentialSource = { borrow: async () => ({ credential: broken, fresh: true, release: () => leases.push({ fresh: true, failed: true }) }) };
+    await expect(whoAmI(gssapiLdap(), alwaysFresh)).rejects.toThrow(/disposed/);
+    expect(leases).toHaveLength(3);
   });
 
   it('survives the KDC stopping (binds need no KDC) and recovers after it restarts', async () => {
