@@ -546,6 +546,12 @@ write_env() {
       echo "export FORWARDABLE_AD_NETNS='$AD_NETNS'"
       echo "export FORWARDABLE_AD_SMB_CONF='$(ad_smb_conf)'"
       echo "export FORWARDABLE_RBCD_KEYTAB='$DIR/keytabs/rbcd.keytab'"
+      # The DC's directory as a deployment reaches it: ldaps:// with the realm's CA, a SASL/GSSAPI
+      # bind to ldap/<dc fqdn>. Under FORWARDABLE_AD_* so the AD suites opt in to LDAP.
+      echo "export FORWARDABLE_AD_LDAPS_URL='ldaps://$AD_NS_IP/'"
+      echo "export FORWARDABLE_AD_LDAP_CA_FILE='$DIR/tls/ad-ca.crt'"
+      echo "export FORWARDABLE_AD_LDAP_SASL_SERVICE='ldap@$(ad_dc_fqdn)'"
+      echo "export FORWARDABLE_AD_BASE_DN='$(ad_base_dn)'"
     fi
     if [[ "$KDB" == ldap ]]; then
       echo "export FORWARDABLE_S4U_PROBE_KEYTAB='$DIR/keytabs/s4u-probe.keytab'"

@@ -19,6 +19,17 @@
 # postgres lists in msDS-AllowedToActOnBehalfOfOtherIdentity: resource-based constrained delegation,
 # which Samba 4.17's KDC does not honour). Service accounts get AES keys only
 # (msDS-SupportedEncryptionTypes = 24), or AD issues RC4 tickets and exports an RC4-only keytab.
+#
+# The directory is set up as a deployment should run it (docs/deploy.md): the DC has its
+# ldap/<fqdn> SPN, serves ldaps:// with a certificate from a throwaway CA of the realm (for the
+# DC's name and its namespace address), and takes SASL binds without signing only over TLS
+# (ldap server require strong auth = allow_sasl_over_tls). Exported as FORWARDABLE_AD_LDAPS_URL,
+# FORWARDABLE_AD_LDAP_CA_FILE, FORWARDABLE_AD_LDAP_SASL_SERVICE and FORWARDABLE_AD_BASE_DN.
+#
+# Samba 4.17 does not enforce MaxValRange (the Default Query Policy's lDAPAdminLimits): its
+# ranged_results module only answers requests that name a range (member;range=0-9), and a plain
+# `member` comes back whole. Tests of AD's ranged retrieval therefore ask for small windows
+# themselves; a Windows DC also starts ranges unasked past 1500 values.
 
 SAMBA_PACKAGES=(samba samba-ad-provision samba-dsdb-modules samba-vfs-modules winbind ldb-tools iproute2)
 
@@ -99,9 +110,35 @@ ad_provision() {
     || { tail -n 20 "$DIR/log/samba-provision.log" >&2; die "samba-tool domain provision failed (log: $DIR/log/samba-provision.log)"; }
   # Only the KDC and LDAP: no SMB file service, NetBIOS, DNS, replication or winbind.
   sed -i 's/^\([[:space:]]*server services =\).*/\1 kdc, ldap/' "$(ad_smb_conf)"
-  # Simple binds over plain LDAP, so the API's group lookup (FORWARDABLE_LDAP_*: a simple bind)
-  # can read this throwaway DC over its private veth link; a real DC keeps requiring TLS (ldaps://).
-  sed -i '/^[[:space:]]*server services =/a\\tldap server require strong auth = no' "$(ad_smb_conf)"
+  # What a production DC should be set to for Forwardable (docs/deploy.md): binds over TLS only
+  # (ldaps://, our certificate below), and there a SASL/GSSAPI bind without a security layer is
+  # allowed. Plain ldap:// still takes SASL binds that sign or seal, which Forwardable does not do,
+  # and no simple binds (Samba's default, "yes", would refuse our unsealed GSSAPI bind even over TLS).
+  ad_tls
+  printf '\t%s\n' "ldap server require strong auth = allow_sasl_over_tls" "tls enabled = yes" \
+    "tls keyfile = $DIR/samba/private/fw-tls/dc.key" "tls certfile = $DIR/samba/private/fw-tls/dc.crt" \
+    "tls cafile = $DIR/tls/ad-ca.crt" >"$DIR/samba/fw-global.conf"
+  sed -i "/^[[:space:]]*server services =/r $DIR/samba/fw-global.conf" "$(ad_smb_conf)"
+}
+
+# The DC's fully qualified name: provision's --host-name and the realm's DNS domain.
+ad_dc_fqdn() { echo "fwdc.$(echo "$REALM" | tr 'A-Z' 'a-z')"; }
+
+# A throwaway CA and the DC's LDAPS certificate, for the DC's name and for the address the host
+# reaches it at (there is no DNS for the name here: clients use the address, and the SASL service
+# name ldap@<fqdn> separately). Samba wants its key owned by root, mode 0600; the CA certificate is
+# public and is what FORWARDABLE_LDAP_CA_FILE points at.
+ad_tls() {
+  local t="$DIR/tls" k="$DIR/samba/private/fw-tls" fqdn; fqdn="$(ad_dc_fqdn)"
+  mkdir -p "$t" "$k"; chmod 0755 "$t"; chmod 0700 "$k"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=Forwardable throwaway AD CA $REALM" \
+    -keyout "$k/ca.key" -out "$t/ad-ca.crt" >>"$DIR/log/tls.log" 2>&1 || die "openssl: AD CA failed (see $DIR/log/tls.log)"
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=$fqdn" -keyout "$k/dc.key" -out "$k/dc.csr" >>"$DIR/log/tls.log" 2>&1 \
+    || die "openssl: DC key failed (see $DIR/log/tls.log)"
+  printf 'subjectAltName = DNS:%s, IP:%s\nextendedKeyUsage = serverAuth\n' "$fqdn" "$AD_NS_IP" >"$k/dc.ext"
+  openssl x509 -req -in "$k/dc.csr" -CA "$t/ad-ca.crt" -CAkey "$k/ca.key" -CAcreateserial -days 30 \
+    -extfile "$k/dc.ext" -out "$k/dc.crt" >>"$DIR/log/tls.log" 2>&1 || die "openssl: DC certificate failed (see $DIR/log/tls.log)"
+  chmod 0600 "$k"/*; chmod 0644 "$t/ad-ca.crt"
 }
 
 ad_create_accounts() {
@@ -134,6 +171,11 @@ ad_create_accounts() {
   } >"$DIR/samba/accounts.ldif"
   ldbmodify -H "$DIR/samba/private/sam.ldb" "$DIR/samba/accounts.ldif" >>"$DIR/log/samba-tool.log" 2>&1 \
     || { tail -n 20 "$DIR/log/samba-tool.log" >&2; die "ldbmodify of the service accounts failed"; }
+  # The DC's own LDAP service principal, ldap/<fqdn>: a Windows DC registers it when promoted;
+  # Samba's provision leaves it to samba_spnupdate, which runs from the DNS update service this
+  # realm does not start. The LDAP server accepts tickets for any SPN of the DC account.
+  samba-tool spn list 'FWDC$' -s "$(ad_smb_conf)" 2>/dev/null | grep -qi "^[[:space:]]*ldap/$(ad_dc_fqdn)\$" \
+    || ad_tool spn add "ldap/$(ad_dc_fqdn)" 'FWDC$'
   # RBCD: postgres names svc-rbcd as allowed to act on behalf of users (a security descriptor).
   ad_tool delegation add-principal svc-pg svc-rbcd
   # Each keytab exported once, like the MIT realms'.

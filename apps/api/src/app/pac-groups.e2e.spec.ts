@@ -1,12 +1,10 @@
 /**
  * Groups from the Kerberos ticket's PAC, against a real Samba AD DC: alice is put in an AD group,
  * signs in with curl --negotiate, and /api/auth/me lists that group, named through one LDAP search
- * by objectSid. The membership lookup the API falls back to (groupOfNames `member` with MIT's
+ * by objectSid over ldaps:// with a SASL/GSSAPI bind as the API's own service (no LDAP password). The membership lookup the API falls back to (groupOfNames `member` with MIT's
  * LDAP-KDB layout) cannot find anything in AD, and AD never lists primary groups in `member`,
  * so "Domain Users" can only have come from the PAC.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { ensureRealm, kinit, RealmEnv, runWithRealm, TicketCache } from '@forwardable/testing/realm';
 import { useRealm } from '@forwardable/testing/delegation';
 import { Api, configFor, curl, startApi } from '../testing/api-harness';
@@ -30,14 +28,14 @@ describe('groups from the PAC (Samba AD DC)', () => {
     if (add.status !== 0 && !/already exists/i.test(add.out)) throw new Error(`samba-tool group add: ${add.out}`);
     const members = samba(['group', 'addmembers', GROUP, 'alice']);
     if (members.status !== 0 && !/already|member/i.test(members.out)) throw new Error(`samba-tool group addmembers: ${members.out}`);
-    const adminPassword = /AD_ADMIN_PASSWORD='([^']+)'/.exec(readFileSync(join(realm.dir, 'realm.state'), 'utf8'))?.[1] ?? '';
-    const dcAddress = realm.kdc.replace(/:88$/, '');
+    // The DC as a deployment reaches it (tools/realm/samba-ad.sh): ldaps:// with its CA, and a
+    // GSSAPI bind to its ldap/<fqdn> service; the DC refuses simple and unsealed binds on ldap://.
     api = await startApi(configFor(realm, {
       FORWARDABLE_DELEGATION: 'unconstrained',
-      FORWARDABLE_LDAP_URL: `ldap://${dcAddress}/`,
-      FORWARDABLE_LDAP_BASE: 'DC=ad,DC=test',
-      FORWARDABLE_LDAP_BIND_DN: 'CN=Administrator,CN=Users,DC=ad,DC=test',
-      FORWARDABLE_LDAP_BIND_PASSWORD: adminPassword,
+      FORWARDABLE_LDAP_URL: realm.vars.FORWARDABLE_AD_LDAPS_URL,
+      FORWARDABLE_LDAP_BASE: realm.vars.FORWARDABLE_AD_BASE_DN,
+      FORWARDABLE_LDAP_CA_FILE: realm.vars.FORWARDABLE_AD_LDAP_CA_FILE,
+      FORWARDABLE_LDAP_SASL_SERVICE: realm.vars.FORWARDABLE_AD_LDAP_SASL_SERVICE,
     }));
   });
   afterAll(async () => {

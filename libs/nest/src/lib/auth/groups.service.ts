@@ -1,7 +1,8 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { EqualityFilter, OrFilter } from 'ldapts';
-import { acquireServiceCredential, Credential, sidFromBuffer, sidToBuffer } from '@forwardable/gssapi';
+import { acquireServiceCredential, sidFromBuffer, sidToBuffer } from '@forwardable/gssapi';
 import { withLdap } from '../directory/ldap';
+import { SharedServiceCredential } from '../directory/service-credential';
 import { AUTH_OPTIONS, AuthOptions, realmOf } from './options';
 
 /** How long a SID's group name is trusted before the directory is asked again. */
@@ -16,7 +17,7 @@ const SID_BATCH = 100;
  * yields no groups: sign-in still works, but nobody is an administrator until it is back (fail closed).
  */
 @Injectable()
-export class GroupsService {
+export class GroupsService implements OnApplicationShutdown {
   private readonly log = new Logger(GroupsService.name);
   readonly adminGroup: string;
   private readonly admins: Set<string>;
@@ -27,11 +28,17 @@ export class GroupsService {
   }
 
   /**
-   * Who a GSSAPI bind to the directory acts as: the service itself, from its keytab (a fresh
-   * credential per bind: the TGT it fetches lives only as long as the bind).
+   * Who a GSSAPI bind to the directory acts as: the service itself, from its keytab. One shared
+   * credential (its TGT and ldap/ ticket in a private MEMORY cache), so a lookup costs no KDC
+   * round trip; renewed before it expires, destroyed at shutdown.
    */
-  private readonly ldapCredential = (): Promise<Credential> =>
-    acquireServiceCredential({ keytab: this.options.keytab, principal: this.options.servicePrincipal, usage: 'both' });
+  private readonly ldapCredential = new SharedServiceCredential(() =>
+    acquireServiceCredential({ keytab: this.options.keytab, principal: this.options.servicePrincipal, usage: 'both' }));
+
+  /** Destroy the shared LDAP credential and its cache. */
+  onApplicationShutdown(): void {
+    this.ldapCredential.dispose();
+  }
 
   private readonly sidNames = new Map<string, { name: string | null; at: number }>();
 

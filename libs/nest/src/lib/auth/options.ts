@@ -83,6 +83,12 @@ export interface AuthOptions {
     bindPassword?: string;
     /** GSSAPI only: the directory's service, `ldap@host` or `ldap/host@REALM`. Default `ldap@<host of url>`. */
     saslService?: string;
+    /**
+     * ldaps:// only: a PEM file with the CA certificate(s) that signed the directory's TLS
+     * certificate, trusted in addition to the system's store (e.g. an AD enterprise CA). Read at
+     * each connection, so a renewed file needs no restart.
+     */
+    caFile?: string;
     /** Where groups (groupOfNames) live. Default: baseDn. */
     groupsBaseDn?: string;
     /** DN of a principal's entry, with `{principal}`, `{realm}`, `{base}`. Default: MIT's LDAP KDB layout. */

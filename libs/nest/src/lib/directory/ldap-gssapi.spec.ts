@@ -4,13 +4,16 @@
  * the client, no LDAP password anywhere. The directory's own WhoAmI answer is the evidence of who
  * we bound as.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { acquireServiceCredential, Credential, KeytabNoKeyError } from '@forwardable/gssapi';
-import { ensureRealm, kinit, RealmEnv, TicketCache } from '@forwardable/testing/realm';
+import { ensureRealm, kinit, processAlive, RealmEnv, TicketCache } from '@forwardable/testing/realm';
 import { useRealm } from '@forwardable/testing/delegation';
 import { GroupsService } from '../auth/groups.service';
 import type { AuthOptions } from '../auth/options';
-import { LdapOptions, ldapOptionsFromEnv, withLdap } from './ldap';
+import { LdapCredential, LdapOptions, ldapOptionsFromEnv, withLdap } from './ldap';
 import { LdapGssapiBindError } from './sasl-gssapi';
+import { CredentialSource, SharedServiceCredential } from './service-credential';
 
 let realm: RealmEnv;
 let alice: TicketCache;
@@ -25,7 +28,7 @@ const serviceCredential = (keytab = realm.httpKeytab) => () =>
   acquireServiceCredential({ keytab, principal: `HTTP/localhost@${realm.realm}`, usage: 'both' });
 
 /** RFC 4532 "Who am I?": the authorization identity the server gave this connection. */
-async function whoAmI(ldap: LdapOptions, credential: () => Promise<Credential>): Promise<string> {
+async function whoAmI(ldap: LdapOptions, credential: LdapCredential): Promise<string> {
   return withLdap(ldap, async (client) => {
     const r = await client.exop('1.3.6.1.4.1.4203.1.11.3');
     return String(r.value ?? '');
@@ -76,6 +79,148 @@ describe('LDAP SASL/GSSAPI bind on the real realm', () => {
 
   it('refuses a GSSAPI bind over plain ldap:// to a non-loopback host before connecting', async () => {
     await expect(whoAmI({ ...gssapiLdap(), url: 'ldap://192.0.2.10/' }, serviceCredential())).rejects.toThrow(/needs ldaps:\/\//);
+  });
+});
+
+/**
+ * What the KDC issued to the HTTP service so far, from its own log: AS requests (its TGT) and TGS
+ * requests for the directory's ldap/localhost ticket.
+ */
+function kdcIssued(): { tgt: number; ldap: number } {
+  const log = readFileSync(join(realm.dir, 'log/krb5kdc.log'), 'utf8');
+  const count = (re: RegExp) => (log.match(re) ?? []).length;
+  const r = realm.realm.replace(/\./g, '\\.');
+  return {
+    tgt: count(new RegExp(`AS_REQ .*ISSUE: .*HTTP/localhost@${r} for krbtgt/${r}@${r}$`, 'gm')),
+    ldap: count(new RegExp(`TGS_REQ .*ISSUE: .*HTTP/localhost@${r} for ldap/localhost@${r}$`, 'gm')),
+  };
+}
+
+/** krb5kdc writes its log as it goes; give the last line a moment to land. */
+async function settledKdcIssued(): Promise<{ tgt: number; ldap: number }> {
+  let last = kdcIssued();
+  for (let i = 0; i < 10; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    const now = kdcIssued();
+    if (now.tgt === last.tgt && now.ldap === last.ldap) return now;
+    last = now;
+  }
+  return last;
+}
+
+async function stopKdc(): Promise<void> {
+  const pid = Number(readFileSync(join(realm.dir, 'run/krb5kdc.pid'), 'utf8').split('\n')[0]);
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 200 && processAlive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+  if (processAlive(pid)) throw new Error(`krb5kdc (${pid}) did not stop`);
+}
+
+describe('KDC round trips of the service\'s LDAP binds', () => {
+  const LOOKUPS = 6;
+  const options = () => ({ keytab: realm.httpKeytab, servicePrincipal: `HTTP/localhost@${realm.realm}`, ldap: gssapiLdap() }) as AuthOptions;
+
+  it('the counter works: a credential per bind costs a TGT and an ldap/ ticket every time', async () => {
+    const before = await settledKdcIssued();
+    for (let i = 0; i < 3; i++) expect(await whoAmI(gssapiLdap(), serviceCredential())).toMatch(/forwardable-reader/);
+    const after = await settledKdcIssued();
+    expect(after.tgt - before.tgt).toBe(3);
+    expect(after.ldap - before.ldap).toBe(3);
+  });
+
+  it(`GroupsService keeps one credential: ${LOOKUPS} lookups cost one TGT and one ldap/ ticket, and shutdown destroys it`, async () => {
+    const groups = new GroupsService(options());
+    try {
+      const before = await settledKdcIssued();
+      for (let i = 0; i < LOOKUPS; i++) expect(await groups.groupsOf(`alice@${realm.realm}`, 'alice')).toEqual(['forwardable-users']);
+      const after = await settledKdcIssued();
+      expect(after).toEqual({ tgt: before.tgt + 1, ldap: before.ldap + 1 });
+      // Concurrent lookups share it too.
+      await Promise.all(Array.from({ length: LOOKUPS }, () => groups.groupsOf(`dbadmin@${realm.realm}`, 'dbadmin')));
+      expect(await settledKdcIssued()).toEqual(after);
+    } finally {
+      groups.onApplicationShutdown();
+    }
+    // Shut down: nothing to bind with any more, so the lookup fails closed.
+    expect(await groups.groupsOf(`dbadmin@${realm.realm}`, 'dbadmin')).toEqual([]);
+  });
+
+  it('renews the credential before it expires and disposes the old one', async () => {
+    let skew = 0;
+    const acquired: Credential[] = [];
+    const shared = new SharedServiceCredential(async () => {
+      const c = await serviceCredential()();
+      acquired.push(c);
+      return c;
+    }, { now: () => Date.now() + skew });
+    try {
+      expect(await whoAmI(gssapiLdap(), shared)).toMatch(/forwardable-reader/);
+      expect(await whoAmI(gssapiLdap(), shared)).toMatch(/forwardable-reader/);
+      expect(acquired).toHaveLength(1);
+      const end = acquired[0].expiresAt;
+      expect(end).toBeInstanceOf(Date);
+      // Four minutes before its end (inside the five-minute margin): time for a new one.
+      skew = (end as Date).getTime() - Date.now() - 4 * 60_000;
+      const before = await settledKdcIssued();
+      expect(await whoAmI(gssapiLdap(), shared)).toMatch(/forwardable-reader/);
+      expect(acquired).toHaveLength(2);
+      expect(acquired[0].disposed).toBe(true);
+      expect(acquired[1].disposed).toBe(false);
+      expect(await settledKdcIssued()).toEqual({ tgt: before.tgt + 1, ldap: before.ldap + 1 });
+    } finally {
+      shared.dispose();
+    }
+    expect(acquired.every((c) => c.disposed)).toBe(true);
+  });
+
+  it('a bind that fails with a credential already in use is retried once with a new one; a new one that fails is not retried', async () => {
+    const good = serviceCredential();
+    const broken = await good();
+    broken.dispose();
+    const leases: { fresh: boolean; failed?: boolean }[] = [];
+    // First a cached credential that no longer works (disposed here; in life: keys changed), then a fresh one.
+    const source: CredentialSource = {
+      borrow: async () => {
+        const fresh = leases.length > 0;
+        const lease = { fresh, failed: undefined as boolean | undefined };
+        leases.push(lease);
+        const credential = fresh ? await good() : broken;
+        return { credential, fresh, release: (failed = false) => { lease.failed = failed; if (fresh) credential.dispose(); } };
+      },
+    };
+    expect(await whoAmI(gssapiLdap(), source)).toMatch(/forwardable-reader/);
+    expect(leases).toEqual([{ fresh: false, failed: true }, { fresh: true, failed: false }]);
+    const alwaysFresh: CredentialSource = { borrow: async () => ({ credential: broken, fresh: true, release: () => leases.push({ fresh: true, failed: true }) }) };
+    await expect(whoAmI(gssapiLdap(), alwaysFresh)).rejects.toThrow(/disposed/);
+    expect(leases).toHaveLength(3);
+  });
+
+  it('survives the KDC stopping (binds need no KDC) and recovers after it restarts', async () => {
+    const acquired: Credential[] = [];
+    let skew = 0;
+    const shared = new SharedServiceCredential(async () => {
+      const c = await serviceCredential()();
+      acquired.push(c);
+      return c;
+    }, { now: () => Date.now() + skew });
+    try {
+      expect(await whoAmI(gssapiLdap(), shared)).toMatch(/forwardable-reader/);
+      await stopKdc();
+      try {
+        // The cached TGT and ldap/ ticket are enough: the directory keeps answering.
+        expect(await whoAmI(gssapiLdap(), shared)).toMatch(/forwardable-reader/);
+        // The credential is due for renewal while the KDC is down: that bind fails...
+        skew = (acquired[0].expiresAt as Date).getTime() - Date.now();
+        await expect(whoAmI(gssapiLdap(), shared)).rejects.toThrow();
+      } finally {
+        realm = ensureRealm('ldap');
+      }
+      // ...and the next one, with the KDC back, gets a new credential and succeeds.
+      expect(await whoAmI(gssapiLdap(), shared)).toMatch(/forwardable-reader/);
+      expect(acquired[acquired.length - 1].disposed).toBe(false);
+      expect(acquired[0].disposed).toBe(true);
+    } finally {
+      shared.dispose();
+    }
   });
 });
 

@@ -9,6 +9,7 @@ import { Client } from 'ldapts';
 import type { Credential } from '@forwardable/gssapi';
 import type { AuthOptions } from '../auth/options';
 import { assertGssapiTransport, bindGssapi, defaultLdapService } from './sasl-gssapi';
+import { CredentialSource, isCredentialSource } from './service-credential';
 
 /** Where the directory is and how to bind to it (SASL/GSSAPI or simple; see `AuthOptions.ldap`). */
 export type LdapOptions = NonNullable<AuthOptions['ldap']>;
@@ -23,7 +24,9 @@ export function ldapBindOf(ldap: LdapOptions): 'simple' | 'gssapi' {
  * `FORWARDABLE_LDAP_BASE`, `FORWARDABLE_LDAP_GROUPS_BASE`, `FORWARDABLE_LDAP_BIND` (`gssapi` or
  * `simple`; default `simple` when a bind DN is set, otherwise `gssapi`), for GSSAPI
  * `FORWARDABLE_LDAP_SASL_SERVICE` (default `ldap@<host>`), for a simple bind
- * `FORWARDABLE_LDAP_BIND_DN` and `FORWARDABLE_LDAP_BIND_PASSWORD` (or `_FILE`).
+ * `FORWARDABLE_LDAP_BIND_DN` and `FORWARDABLE_LDAP_BIND_PASSWORD` (or `_FILE`), and for ldaps://
+ * `FORWARDABLE_LDAP_CA_FILE` (PEM: the CA that signed the directory's certificate, when the
+ * system's trust store does not hold it; e.g. an AD enterprise CA).
  * @returns the settings, or `undefined` when `FORWARDABLE_LDAP_URL` is not set.
  * @throws RangeError naming every missing or malformed variable.
  */
@@ -42,6 +45,15 @@ export function ldapOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): LdapOp
   if (bindVar !== undefined && bindVar !== 'gssapi' && bindVar !== 'simple') problems.push(`FORWARDABLE_LDAP_BIND=${bindVar} must be gssapi or simple`);
   const bind: 'simple' | 'gssapi' = bindVar === 'simple' || bindVar === 'gssapi' ? bindVar : bindDn || bindPassword || passwordFile ? 'simple' : 'gssapi';
   const saslService = get('FORWARDABLE_LDAP_SASL_SERVICE');
+  const caFile = get('FORWARDABLE_LDAP_CA_FILE');
+  if (caFile) {
+    if (!url.startsWith('ldaps://')) problems.push(`FORWARDABLE_LDAP_CA_FILE is only used for ldaps:// URLs, and FORWARDABLE_LDAP_URL=${url} is not one: use ldaps://, or unset it`);
+    try {
+      if (!/-----BEGIN CERTIFICATE-----/.test(readFileSync(caFile, 'utf8'))) problems.push(`FORWARDABLE_LDAP_CA_FILE=${caFile} holds no PEM certificate (-----BEGIN CERTIFICATE-----): export the directory's CA certificate in PEM`);
+    } catch (e) {
+      problems.push(`FORWARDABLE_LDAP_CA_FILE=${caFile} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): give this user read access`);
+    }
+  }
   if (bind === 'simple') {
     if (!bindDn) problems.push('FORWARDABLE_LDAP_BIND_DN is not set: the DN to bind as to read groups (or use FORWARDABLE_LDAP_BIND=gssapi: no password needed)');
     if (passwordFile) {
@@ -67,30 +79,60 @@ export function ldapOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): LdapOp
   }
   if (problems.length) throw new RangeError(`directory settings are incomplete:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   return bind === 'simple'
-    ? { url, baseDn: baseDn as string, bind, bindDn, bindPassword, groupsBaseDn: get('FORWARDABLE_LDAP_GROUPS_BASE') }
-    : { url, baseDn: baseDn as string, bind, saslService, groupsBaseDn: get('FORWARDABLE_LDAP_GROUPS_BASE') };
+    ? { url, baseDn: baseDn as string, bind, bindDn, bindPassword, groupsBaseDn: get('FORWARDABLE_LDAP_GROUPS_BASE'), ...(caFile ? { caFile } : {}) }
+    : { url, baseDn: baseDn as string, bind, saslService, groupsBaseDn: get('FORWARDABLE_LDAP_GROUPS_BASE'), ...(caFile ? { caFile } : {}) };
 }
+
+/** Who a GSSAPI bind acts as: a credential made per bind (disposed after it), or a shared one. */
+export type LdapCredential = (() => Promise<Credential>) | CredentialSource;
 
 /**
  * Bind to the directory, run `work`, and unbind whatever happens. Timeouts are short: a directory
  * that does not answer must not hang a sign-in or a provisioning run.
- * @param gssapiCredential - for a GSSAPI bind: who to bind as (the service's keytab credential in
- *   the API, the operator's ticket in the role tool); disposed after the bind.
+ * @param gssapiCredential - for a GSSAPI bind: who to bind as. A function makes a credential per
+ *   bind (the operator's ticket in the role tool), disposed after the bind. A
+ *   {@link CredentialSource} lends a shared one (the API's keytab credential, so a bind needs no
+ *   KDC round trip); a bind that fails with a credential it had already used is retried once on a
+ *   new connection with a newly acquired one (a KDC restarted with new keys, a rotated keytab).
  */
-export async function withLdap<T>(ldap: LdapOptions, work: (client: Client) => Promise<T>, gssapiCredential?: () => Promise<Credential>): Promise<T> {
-  const client = new Client({ url: ldap.url, timeout: 5000, connectTimeout: 5000 });
+export async function withLdap<T>(ldap: LdapOptions, work: (client: Client) => Promise<T>, gssapiCredential?: LdapCredential): Promise<T> {
+  const gssapi = ldapBindOf(ldap) === 'gssapi';
+  if (gssapi) {
+    if (!gssapiCredential) throw new RangeError('a GSSAPI bind needs a Kerberos credential: configure the service keytab, or bind with a DN and password');
+    assertGssapiTransport(ldap.url);
+  }
+  const service = gssapi ? (ldap.saslService ?? defaultLdapService(ldap.url)) : '';
+  const connect = () => new Client({ url: ldap.url, timeout: 5000, connectTimeout: 5000, tlsOptions: ldap.caFile ? { ca: readFileSync(ldap.caFile) } : undefined });
+  let client = connect();
   try {
-    if (ldapBindOf(ldap) === 'gssapi') {
-      if (!gssapiCredential) throw new RangeError('a GSSAPI bind needs a Kerberos credential: configure the service keytab, or bind with a DN and password');
-      assertGssapiTransport(ldap.url);
-      const credential = await gssapiCredential();
+    if (!gssapi) {
+      await client.bind(ldap.bindDn ?? '', ldap.bindPassword ?? '');
+    } else if (isCredentialSource(gssapiCredential)) {
+      const lease = await gssapiCredential.borrow();
       try {
-        await bindGssapi(client, credential, ldap.saslService ?? defaultLdapService(ldap.url));
+        await bindGssapi(client, lease.credential, service);
+        lease.release();
+      } catch (e) {
+        lease.release(true);
+        if (lease.fresh) throw e;
+        await client.unbind().catch(() => undefined);
+        client = connect();
+        const retry = await gssapiCredential.borrow();
+        try {
+          await bindGssapi(client, retry.credential, service);
+          retry.release();
+        } catch (e2) {
+          retry.release(true);
+          throw e2;
+        }
+      }
+    } else {
+      const credential = await (gssapiCredential as () => Promise<Credential>)();
+      try {
+        await bindGssapi(client, credential, service);
       } finally {
         credential.dispose();
       }
-    } else {
-      await client.bind(ldap.bindDn ?? '', ldap.bindPassword ?? '');
     }
     return await work(client);
   } finally {

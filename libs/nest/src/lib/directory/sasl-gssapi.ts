@@ -24,6 +24,8 @@ const LDAP_REQ_BIND_SASL = 0xa3;
 const SERVER_SASL_CREDS = 0x87;
 const RESULT_SUCCESS = 0;
 const RESULT_SASL_BIND_IN_PROGRESS = 14;
+/** RFC 4511 strongerAuthRequired: the server wants TLS or a SASL security layer for this bind. */
+const RESULT_STRONGER_AUTH_REQUIRED = 8;
 /** RFC 4752: bit 0 of the first byte of the server's offer is "no security layer". */
 const LAYER_NONE = 0x01;
 /** A GSSAPI exchange takes 1-2 round trips (3 with the layer negotiation); more is a broken peer. */
@@ -141,8 +143,9 @@ export async function bindGssapi(client: Client, credential: Credential, service
     raw.delete(id);
     return { status: res?.status ?? -1, creds, message: res?.errorMessage ?? '' };
   };
-  const refused = (r: { status: number; message: string }) =>
-    new LdapGssapiBindError(`the directory refused the GSSAPI bind as ${credential.principal} to ${service} (LDAP result ${r.status}${r.message ? `: ${r.message}` : ''}); check the server's keytab for ${service.replace('@', '/')}, its SASL GSSAPI module and its authz-regexp`);
+  const refused = (r: { status: number; message: string }) => r.status === RESULT_STRONGER_AUTH_REQUIRED
+    ? new LdapGssapiBindError(`the directory at ${service} requires a stronger bind than GSSAPI without a security layer (LDAP result 8, strongerAuthRequired${r.message ? `: ${r.message}` : ''}): connect with ldaps://, and let the server accept SASL binds over TLS without signing (Samba: ldap server require strong auth = allow_sasl_over_tls)`)
+    : new LdapGssapiBindError(`the directory refused the GSSAPI bind as ${credential.principal} to ${service} (LDAP result ${r.status}${r.message ? `: ${r.message}` : ''}); check the server's keytab for ${service.replace('@', '/')}, its SASL GSSAPI module and its authz-regexp`);
   const ctx = new InitiatorContext({ credential, target: service, mutual: true, confidentiality: true });
   let channel: SecureChannel | undefined;
   try {

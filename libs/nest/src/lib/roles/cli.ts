@@ -21,7 +21,8 @@ const USAGE = `usage: forwardable-roles sync [--apply] [--drop [--force]] [--use
   --users-group CN directory group whose members get login roles (FORWARDABLE_ROLES_USERS_GROUP, default forwardable-users)
   --groups CN,...  directory groups mirrored as group roles (FORWARDABLE_ROLES_GROUPS, default none)
 
-environment: FORWARDABLE_LDAP_URL, _BASE, _GROUPS_BASE, _BIND_DN, _BIND_PASSWORD(_FILE) (as the API reads them),
+environment: FORWARDABLE_LDAP_URL, _BASE, _GROUPS_BASE, _SASL_SERVICE, _CA_FILE, or for a simple bind _BIND_DN,
+_BIND_PASSWORD(_FILE) (as the API reads them; without a bind DN the directory bind is GSSAPI with KRB5CCNAME's ticket),
 FORWARDABLE_LDAP_USER_ATTRIBUTE (default krbPrincipalName; sAMAccountName in AD),
 FORWARDABLE_ROLES_LOGIN_GROUPS (roles every user joins, default forwardable_users), FORWARDABLE_ALLOWED_REALMS,
 FORWARDABLE_PG_HOST (the host in postgres/<host>), FORWARDABLE_PG_HOSTADDR, FORWARDABLE_PG_PORT, FORWARDABLE_PG_DATABASE, KRB5CCNAME.

@@ -6,6 +6,7 @@ import { AndFilter, Client, EqualityFilter, OrFilter } from 'ldapts';
 import type { Credential } from '@forwardable/gssapi';
 import { roleFromPrincipal } from '@forwardable/pg-gssapi';
 import { firstRdn, LdapOptions, withLdap } from '../directory/ldap';
+import { firstRangeDescription, readAllValues } from '../directory/ranged';
 
 /** Which directory groups to read, and how a member entry names its user. */
 export interface DirectoryReadOptions {
@@ -26,6 +27,13 @@ export interface DirectoryReadOptions {
    * the directory options choose `gssapi`. Disposed after the bind.
    */
   gssapiCredential?: () => Promise<Credential>;
+  /**
+   * Ask Active Directory for at most this many `member` values per request (ranged retrieval,
+   * `member;range=a-b`). The ranges a DC starts by itself (past its `MaxValRange`, 1500 by
+   * default) are always followed; this only makes the windows smaller. Only for directories that
+   * implement ranges (AD, Samba): OpenLDAP does not understand the range option. Default: none.
+   */
+  rangeStep?: number;
 }
 
 /** The directory's answer, already mapped to PostgreSQL role names. */
@@ -48,6 +56,7 @@ const GROUP_CLASSES = ['groupOfNames', 'groupOfUniqueNames', 'group'];
  */
 export async function readDirectory(ldap: LdapOptions, o: DirectoryReadOptions): Promise<DirectorySnapshot> {
   const attribute = o.userAttribute ?? 'krbPrincipalName';
+  if (o.rangeStep !== undefined && !(Number.isSafeInteger(o.rangeStep) && o.rangeStep > 0)) throw new RangeError(`rangeStep must be a whole number of values > 0, not ${o.rangeStep}`);
   const skipped: string[] = [];
   return withLdap(ldap, async (client) => {
     const names = new Map<string, string | undefined>();
@@ -57,7 +66,7 @@ export async function readDirectory(ldap: LdapOptions, o: DirectoryReadOptions):
     };
     const membersOf = async (group: string): Promise<string[]> => {
       const roles = new Set<string>();
-      for (const dn of await groupMemberDns(client, ldap, group)) {
+      for (const dn of await groupMemberDns(client, ldap, group, o.rangeStep)) {
         const r = await roleOf(dn);
         if (r) roles.add(r);
       }
@@ -70,7 +79,7 @@ export async function readDirectory(ldap: LdapOptions, o: DirectoryReadOptions):
   }, o.gssapiCredential);
 }
 
-async function groupMemberDns(client: Client, ldap: LdapOptions, group: string): Promise<string[]> {
+async function groupMemberDns(client: Client, ldap: LdapOptions, group: string, rangeStep?: number): Promise<string[]> {
   const base = ldap.groupsBaseDn ?? ldap.baseDn;
   const { searchEntries } = await client.search(base, {
     scope: 'sub',
@@ -80,7 +89,7 @@ async function groupMemberDns(client: Client, ldap: LdapOptions, group: string):
         new OrFilter({ filters: GROUP_CLASSES.map((c) => new EqualityFilter({ attribute: 'objectClass', value: c })) }),
       ],
     }),
-    attributes: ['member', 'uniqueMember'],
+    attributes: [firstRangeDescription('member', rangeStep), 'uniqueMember'],
   });
   if (searchEntries.length === 0) {
     throw new Error(`directory group "${group}" not found under ${base}: check the group name (its cn) and FORWARDABLE_LDAP_GROUPS_BASE`);
@@ -89,7 +98,8 @@ async function groupMemberDns(client: Client, ldap: LdapOptions, group: string):
     throw new Error(`directory group "${group}" is ambiguous under ${base} (${searchEntries.map((e) => e.dn).join('; ')}): narrow FORWARDABLE_LDAP_GROUPS_BASE`);
   }
   const e = searchEntries[0];
-  return [...values(e.member), ...values(e.uniqueMember)];
+  // AD sends a big group's members in ranges (member;range=0-1499): follow them to the end.
+  return [...(await readAllValues(client, e.dn, 'member', e, rangeStep)), ...values(e.uniqueMember)];
 }
 
 function values(v: unknown): string[] {
