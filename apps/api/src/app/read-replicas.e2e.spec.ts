@@ -33,7 +33,7 @@ describe('files API with a hot standby for reads (db2 realm --pg-standby)', () =
     useRealm(realm);
     await migrateAsDbadmin(realm);
     // Standby only (the primary not in the read set): every read of these users is the standby's when it is usable.
-    api = await startApi(configFor(realm, { FORWARDABLE_PG_READ_HOSTS: `localhost:${realm.pgStandbyPort}`, FORWARDABLE_PG_READ_PRIMARY: 'false' }));
+    api = await startApi(configFor(realm, { FORWARDABLE_PG_READ_HOSTS: `localhost:${realm.pgStandbyPort}`, FORWARDABLE_PG_READ_PRIMARY: 'false', FORWARDABLE_METRICS: 'true' }));
     [alice, bob] = await Promise.all([passwordSession(api, 'alice', realm.passwords.alice), passwordSession(api, 'bob', realm.passwords.bob)]);
   }, 120_000);
   afterAll(() => api?.close());
@@ -73,5 +73,10 @@ describe('files API with a hot standby for reads (db2 realm --pg-standby)', () =
     expect((await call(u(`/files/${(created.body as unknown as FileDto).id}`), 'GET', { cookie: bob })).status).toBe(404);
     expect(reads().standby).toBeGreaterThan(0);
     expect(api.app.get(UserDataSources).stats().standbys).toEqual([expect.objectContaining({ host: `localhost:${realm.pgStandbyPort}`, down: null })]);
+    // The same, as an operator's scraper sees it.
+    const metrics = await (await fetch(`${api.url}/api/metrics`)).text();
+    const served = /^forwardable_db_reads_total\{served="standby"\} (\d+)$/m.exec(metrics);
+    expect(Number(served?.[1])).toBeGreaterThan(0);
+    expect(metrics).toContain(`forwardable_db_standby_down{host="localhost:${realm.pgStandbyPort}"} 0`);
   }, 120_000);
 });

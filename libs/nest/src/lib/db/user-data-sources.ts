@@ -105,8 +105,11 @@ export interface StandbyStats {
   host: string;
   /** Why reads avoid it now (`null`: it serves reads). */
   down: string | null;
+  /** Users with an open pool on it. */
   users: number;
+  /** Connections those pools hold. */
   connections: number;
+  /** Its scheduler's counters (opens, queueing, peaks: the caps hold per host). */
   counters: UserDataSourceCounters;
 }
 
