@@ -9,6 +9,8 @@
 #   BENCH_DURATION=5 (seconds per load cell)  BENCH_USERS="1 10 100 500"  BENCH_KEEP_REALM=1 (debug)
 #   BENCH_SIGNED_IN=5000 (users made and signed in for the open-loop cells)  BENCH_RATE=200 (req/s)
 #   BENCH_ONLY=scheduler (only the 500-user closed-loop read cell and the open-loop cells)
+#   BENCH_ONLY=standby (only the read-replica cells: the realm gets a hot standby, --pg-standby)
+#   BENCH_STANDBY_CAP=50 (users per host in the read-replica cells; connections twice that)
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
@@ -20,6 +22,11 @@ elif [[ -n "${FORWARDABLE_TEST_PORT_BASE:-}" ]]; then PORT_BASE=$((FORWARDABLE_T
 else PORT_BASE=19100; fi
 # The closed-loop cells use the first 500; the open-loop cells sign in BENCH_SIGNED_IN users.
 NUSERS=$(( ${BENCH_SIGNED_IN:-5000} > 500 ? ${BENCH_SIGNED_IN:-5000} : 500 ))
+# The read-replica cells use the first 500 only.
+[[ "${BENCH_ONLY:-}" == standby ]] && NUSERS=500
+# Only the read-replica cells run with a hot standby: the other cells stay comparable with earlier runs.
+STANDBY_ARGS=()
+[[ "${BENCH_ONLY:-}" == standby ]] && STANDBY_ARGS=(--pg-standby)
 log() { echo "bench: $*" >&2; }
 
 cleanup() {
@@ -42,7 +49,7 @@ fi
 
 log "realm up ($DIR, ldap KDB, port base $PORT_BASE)"
 # --pg-tls: the encryption cell also times SCRAM over TLS, what a password deployment pays for an encrypted link.
-bash tools/realm/realm.sh up --dir "$DIR" --kdb ldap --port-base "$PORT_BASE" --pg-tls >&2
+bash tools/realm/realm.sh up --dir "$DIR" --kdb ldap --port-base "$PORT_BASE" --pg-tls "${STANDBY_ARGS[@]}" >&2
 # shellcheck disable=SC1091
 source "$DIR/realm.env"
 

@@ -29,7 +29,10 @@ const ENCRYPTION_ITERATIONS = Number(process.env.BENCH_ENCRYPTION_ITERATIONS ?? 
 const ALL_USERS = env('BENCH_USERS_LIST').trim().split(/\s+/);
 /** The closed-loop cells and the in-process cells use the first 500 users. */
 const USERS = ALL_USERS.slice(0, 500);
-/** `scheduler`: only the 500-user closed-loop reads and the open-loop cells (issue #19). */
+/**
+ * `scheduler`: only the 500-user closed-loop reads and the open-loop cells (issue #19);
+ * `standby`: only the read-replica cells (one hot standby against none, and the shared pool).
+ */
 const ONLY = process.env.BENCH_ONLY;
 /** Open loop: signed-in users, total Poisson arrival rate (req/s) and seconds per cell. */
 const SIGNED_IN = Math.min(Number(process.env.BENCH_SIGNED_IN ?? 5000), ALL_USERS.length);
@@ -133,9 +136,9 @@ const stack = (cmd: 'up' | 'down', extraEnv: Record<string, string> = {}) =>
   execFileSync('bash', [join(REPO, 'tools/scripts/stack.sh'), cmd, '--dir', REALM_DIR], { cwd: REPO, env: { ...process.env, ...extraEnv }, stdio: ['ignore', 'ignore', 'inherit'] });
 const apiPid = () => Number(readFileSync(join(REALM_DIR, 'app/api.pid'), 'utf8').trim());
 const pgConnections = (app: string) => Number(superSql(`SELECT count(*) FROM pg_stat_activity WHERE application_name = '${app}' AND backend_type = 'client backend'`));
-const pgConnectionsAsync = (app: string) =>
+const pgConnectionsAsync = (app: string, port = env('FORWARDABLE_PG_PORT')) =>
   new Promise<number>((res) =>
-    execFile('runuser', ['-u', env('FORWARDABLE_PG_SUPERUSER'), '--', 'env', '-u', 'PGHOSTADDR', 'psql', '-X', '-At', '-h', env('FORWARDABLE_PG_SOCKET_DIR'), '-p', env('FORWARDABLE_PG_PORT'), '-d', 'forwardable',
+    execFile('runuser', ['-u', env('FORWARDABLE_PG_SUPERUSER'), '--', 'env', '-u', 'PGHOSTADDR', 'psql', '-X', '-At', '-h', env('FORWARDABLE_PG_SOCKET_DIR'), '-p', port, '-d', 'forwardable',
       '-c', `SELECT count(*) FROM pg_stat_activity WHERE application_name = '${app}' AND backend_type = 'client backend'`], (err, out) => res(err ? 0 : Number(String(out).trim()))),
   );
 const sleep = (n: number) => new Promise((r) => setTimeout(r, n));
@@ -469,6 +472,95 @@ async function lru(): Promise<void> {
   results.lru = { maxUsers: cap, connectionsPerUser: 2, rows };
 }
 
+// --------------------------------------------------- 4. Read replicas: one hot standby against none
+/**
+ * Caps of the read-replica cells, per host: small enough to bind at 500 users, since what a standby
+ * adds is a connection budget (on this one machine it adds no CPU: both servers share its cores).
+ */
+const STANDBY_CAP = Number(process.env.BENCH_STANDBY_CAP ?? 50);
+
+interface StandbyCell extends Cell {
+  /** Most connections of the API seen on each server while the cell ran (sampled every 250 ms). */
+  peakPrimary: number;
+  peakStandby: number;
+}
+
+/**
+ * The product API with the same caps twice, without and with `FORWARDABLE_PG_READ_HOSTS` (the
+ * realm's standby; the primary serves reads too, the default), the same users and the same
+ * `GET /api/files` load; then the shared pool (b) on the primary for the same users.
+ */
+async function standbyCells(): Promise<void> {
+  const standbyPort = env('FORWARDABLE_PG_STANDBY_PORT');
+  const caps = { FORWARDABLE_PG_MAX_USERS: String(STANDBY_CAP), FORWARDABLE_PG_MAX_CONNECTIONS: String(2 * STANDBY_CAP) };
+  const cells: Record<string, StandbyCell> = {};
+  const configs: [string, Record<string, string>][] = [
+    ['none', {}],
+    ['one', { FORWARDABLE_PG_READ_HOSTS: `localhost:${standbyPort}` }],
+  ];
+  for (const [name, extra] of configs) {
+    stack('down');
+    stack('up', { ...caps, ...extra });
+    say(`read replicas, ${name === 'none' ? 'no standby' : 'one standby'}: ${USERS.length} sessions by Negotiate; caps ${STANDBY_CAP} users / ${2 * STANDBY_CAP} connections per host`);
+    const cookies = await pool(USERS, 16, (u) => signIn(API, '/api/auth/me', u, 'fw_session'));
+    for (const n of NS) {
+      if (n > cookies.length) continue;
+      const peak = { primary: 0, standby: 0 };
+      let sampling = true;
+      const sampler = (async () => {
+        while (sampling) {
+          const [p, sb] = await Promise.all([pgConnectionsAsync('forwardable'), pgConnectionsAsync('forwardable', standbyPort)]);
+          peak.primary = Math.max(peak.primary, p);
+          peak.standby = Math.max(peak.standby, sb);
+          await sleep(250);
+        }
+      })();
+      say(`read replicas (${name}) read N=${n}`);
+      const cell = await load(API, '/api/files', 'GET', cookies.slice(0, n));
+      sampling = false;
+      await sampler;
+      cells[`${name}:${n}`] = { ...cell, peakPrimary: peak.primary, peakStandby: peak.standby };
+      await settle(apiPid());
+    }
+  }
+  stack('down');
+  await sleep(500);
+  const child = await startBenchServer();
+  try {
+    const cookies = await pool(USERS, 16, (u) => signIn(BENCH, '/auth', u, 'fw_bench'));
+    for (const n of NS) {
+      if (n > cookies.length) continue;
+      say(`read replicas: (b) shared pool read N=${n}`);
+      cells[`b:${n}`] = { ...(await load(BENCH, '/b/api/files', 'GET', cookies.slice(0, n))), peakPrimary: NaN, peakStandby: NaN };
+      await settle(child.pid as number);
+    }
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+  }
+  results.standby = { capUsersPerHost: STANDBY_CAP, capConnectionsPerHost: 2 * STANDBY_CAP, cells };
+}
+
+function standbyTable(): string {
+  const s = results.standby as { capUsersPerHost: number; capConnectionsPerHost: number; cells: Record<string, StandbyCell> };
+  const f = (x: number | undefined, d = 0) => (x === undefined || Number.isNaN(x) ? '–' : x.toFixed(d));
+  const ratio = (x?: Cell, y?: Cell) => (x && y && y.rps ? (x.rps / y.rps).toFixed(2) : '–');
+  const errs = (c?: Cell) => (c && (c.non2xx || c.errors || c.timeouts) ? ` ⚠${c.non2xx + c.errors + c.timeouts}` : '');
+  const cell = (x?: StandbyCell, peaks = true) =>
+    x ? `${f(x.rps)} (${f(x.p50)}/${f(x.p99)})${errs(x)}${peaks ? `, peak ${f(x.peakPrimary)} / ${f(x.peakStandby)}` : ''}` : '–';
+  const out = [
+    `### Read replicas: \`GET /api/files\`, one hot standby against none (requests/s, p50/p99 ms, ⚠ non-2xx; peak PostgreSQL connections of the API on primary / standby); caps ${s.capUsersPerHost} users / ${s.capConnectionsPerHost} connections per host`,
+    '',
+    '| users | (a) no standby | (a) one standby | (b) shared pool | one/none | none/b | one/b |',
+    '|---:|---|---|---|---:|---:|---:|',
+  ];
+  for (const n of NS) {
+    const [none, one, b] = ['none', 'one', 'b'].map((k) => s.cells[`${k}:${n}`]);
+    out.push(`| ${n} | ${cell(none)} | ${cell(one)} | ${cell(b, false)} | ${ratio(one, none)} | ${ratio(none, b)} | ${ratio(one, b)} |`);
+  }
+  return out.join('\n');
+}
+
 // ---------------------------------------------------------------------------------------- report
 function machine() {
   const cpu = cpus();
@@ -593,13 +685,17 @@ async function main() {
     results.encryption = await encryptionCost(tickets.get(USERS[0])!, PG, LISTING_SQL, ENCRYPTION_ITERATIONS, scramTls);
     await eventLoop();
   }
-  const { listing } = await product();
-  stack('down');
-  await sleep(500);
-  await backends(listing);
-  if (!ONLY) await lru();
+  if (ONLY === 'standby') {
+    await standbyCells();
+  } else {
+    const { listing } = await product();
+    stack('down');
+    await sleep(500);
+    await backends(listing);
+    if (!ONLY) await lru();
+  }
   results.totalSeconds = Math.round((Date.now() - started) / 1000);
-  const md = table();
+  const md = ONLY === 'standby' ? standbyTable() : table();
   const outDir = join(REPO, 'tmp/bench');
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, 'results.json'), JSON.stringify(results, null, 2) + '\n');

@@ -6,6 +6,8 @@
 #   npm run realm -- up     [--dir D] [--kdb db2|ldap] [--realm R] [--port-base N] [--app-port N] [--pg-tls]
 #                                          --pg-tls: PostgreSQL also offers TLS (throwaway CA, server
 #                                          certificate for localhost) with "hostssl ... gss" lines
+#                                          --pg-standby: also a hot standby of PostgreSQL (streaming
+#                                          replication) on port base+5, same keytab and pg_hba
 #   npm run realm -- up --kdc samba-ad [--delegation both|unconstrained|constrained] [--dir D] ...
 #                                          a Samba AD DC instead of MIT (root; tools/realm/samba-ad.sh)
 #   npm run realm -- down   [--dir D]      stop our daemons (by PID) and delete the directory
@@ -26,14 +28,14 @@ die() { echo "realm: $*" >&2; exit 1; }
 say() { [[ -n "${QUIET:-}" ]] || echo "realm: $*" >&2; }
 
 usage() {
-  sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
 # ---------------------------------------------------------------- arguments
 CMD="${1:-}"; [[ -n "$CMD" ]] || usage; shift
 DIR="${FORWARDABLE_REALM_DIR:-$REPO/tmp/realm}"
-KDB="" REALM="" PORT_BASE="" AD_DELEGATION_ARG="" APP_PORT_ARG="" ALLOW_INSTALL=1 NEW_PASSWORD="" WITH_ROLE=1 NAMES=() PG_TLS=0
+KDB="" REALM="" PORT_BASE="" AD_DELEGATION_ARG="" APP_PORT_ARG="" ALLOW_INSTALL=1 NEW_PASSWORD="" WITH_ROLE=1 NAMES=() PG_TLS=0 PG_STANDBY=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --password) NEW_PASSWORD="$2"; shift 2 ;;
@@ -48,6 +50,7 @@ while [[ $# -gt 0 ]]; do
     --app-port) APP_PORT_ARG="$2"; shift 2 ;;
     --no-install) ALLOW_INSTALL=0; shift ;;
     --pg-tls) PG_TLS=1; shift ;;
+    --pg-standby) PG_STANDBY=1; shift ;;
     -q|--quiet) QUIET=1; shift ;;
     -h|--help) usage ;;
     -*) die "unknown argument '$1' (see --help)" ;;
@@ -78,6 +81,10 @@ if [[ -f "$STATE" ]]; then
     fi
   done
   KDB="$S_KDB" REALM="$S_REALM" PORT_BASE="$S_PORT_BASE"
+  if [[ "$PG_STANDBY" == 1 && "${S_PG_STANDBY:-0}" != 1 && "$CMD" == up ]]; then
+    die "the realm in $DIR was created without --pg-standby; run 'npm run realm -- down --dir $DIR' first or choose another --dir"
+  fi
+  PG_STANDBY="${S_PG_STANDBY:-0}"
 fi
 KDB="${KDB:-db2}"
 REALM="${REALM:-$([[ "$KDB" == samba-ad ]] && echo AD.TEST || echo FORWARDABLE.TEST)}"
@@ -100,6 +107,8 @@ else
 fi
 LDAP_PORT=$((PORT_BASE + 1))
 PG_PORT=$((PORT_BASE + 2))
+# --pg-standby: the hot standby's port (+3 is the app's, +4 the bench server's: bench/src/main.ts).
+PG_STANDBY_PORT=$((PORT_BASE + 5))
 APP_PORT="${APP_PORT_ARG:-${S_APP_PORT:-$((PORT_BASE + 3))}}"
 [[ "$APP_PORT" =~ ^[0-9]+$ && "$APP_PORT" -ge 1024 && "$APP_PORT" -le 65535 ]] || die "--app-port must be a number from 1024 to 65535"
 LDAP_SUFFIX="dc=$(echo "$REALM" | tr 'A-Z' 'a-z' | sed 's/\./,dc=/g')"
@@ -192,6 +201,8 @@ daemons() {
   if [[ "$KDB" == samba-ad ]]; then echo "samba $DIR/run/samba.pid"; else echo "krb5kdc $DIR/run/krb5kdc.pid"; fi
   [[ "$KDB" == ldap ]] && echo "slapd $DIR/run/slapd.pid"
   echo "postgres $DIR/pg/data/postmaster.pid"
+  [[ "$PG_STANDBY" == 1 ]] && echo "postgres-standby $DIR/pg/standby/postmaster.pid"
+  return 0
 }
 
 all_running() {
@@ -462,7 +473,34 @@ local       all       $RUN_AS     peer
 hostgssenc  all       all         127.0.0.1/32   gss include_realm=0 krb_realm=$REALM
 EOF
   [[ "$PG_TLS" == 1 ]] && create_pg_tls
+  if [[ "$PG_STANDBY" == 1 ]]; then
+    # The standby's replication connection: the cluster's own OS user over the private socket
+    # (peer), so replication needs no password and no trust line; nobody else may replicate.
+    echo "local       replication $RUN_AS   peer" >>"$DIR/pg/data/pg_hba.conf"
+  fi
   return 0
+}
+
+# --pg-standby: a hot standby fed by streaming replication from the realm's PostgreSQL. The base
+# backup copies postgresql.conf and pg_hba.conf (hostgssenc ... gss), and krb_server_keyfile names
+# the same keytab: postgres/localhost is one service principal whatever the port, so users connect
+# to the standby with GSSAPI exactly as to the primary. -R writes standby.signal and the
+# primary_conninfo of the replication connection (the private socket, peer, as above).
+create_standby() {
+  as_user $(pg_env) "$PG_BIN/pg_basebackup" -h "$DIR/run" -p "$PG_PORT" -U "$RUN_AS" -D "$DIR/pg/standby" \
+    -R -X stream -c fast >>"$DIR/log/basebackup.log" 2>&1 \
+    || { tail -n 20 "$DIR/log/basebackup.log" >&2; die "pg_basebackup for the standby failed"; }
+  cat >>"$DIR/pg/standby/postgresql.conf" <<EOF
+
+# tools/realm --pg-standby: the same cluster as a read-only hot standby on its own port.
+port = $PG_STANDBY_PORT
+hot_standby = on
+EOF
+}
+
+start_standby() {
+  as_user $(pg_env) "$PG_BIN/pg_ctl" -D "$DIR/pg/standby" -l "$DIR/log/postgresql-standby.log" -w -t 30 start >/dev/null \
+    || { tail -n 20 "$DIR/log/postgresql-standby.log" >&2; die "the PostgreSQL standby failed to start"; }
 }
 
 # --pg-tls: a throwaway CA and a server certificate for "localhost" only (no IP address, so a
@@ -531,6 +569,8 @@ write_env() {
     echo "export FORWARDABLE_PG_DATABASE='forwardable'"
     echo "export FORWARDABLE_PG_SOCKET_DIR='$DIR/run'"
     echo "export FORWARDABLE_PG_SUPERUSER='$RUN_AS'"
+    # Not FORWARDABLE_PG_READ_HOSTS itself: whether an API reads from the standby is its caller's choice.
+    [[ "$PG_STANDBY" == 1 ]] && echo "export FORWARDABLE_PG_STANDBY_PORT='$PG_STANDBY_PORT'"
     if [[ "$PG_TLS" == 1 ]]; then
       echo "export FORWARDABLE_PG_SSLROOTCERT='$DIR/tls/ca.crt'"
       echo "export FORWARDABLE_PG_OTHER_CA='$DIR/tls/other-ca.crt'"
@@ -571,6 +611,7 @@ write_env() {
 write_state() {
   {
     echo "S_KDB='$KDB'"; echo "S_REALM='$REALM'"; echo "S_PORT_BASE='$PORT_BASE'"; echo "S_APP_PORT='$APP_PORT'"
+    echo "S_PG_STANDBY='$PG_STANDBY'"
     echo "MASTER_PASSWORD='$MASTER_PASSWORD'"; echo "LDAP_ADMIN_PASSWORD='$LDAP_ADMIN_PASSWORD'"
     echo "LDAP_READER_PASSWORD='${LDAP_READER_PASSWORD:-}'"
     if [[ "$KDB" == samba-ad ]]; then
@@ -621,12 +662,13 @@ cmd_up() {
       start_kdc
     fi
     if ! pid_alive "$DIR/pg/data/postmaster.pid"; then start_postgres; fi
+    if [[ "$PG_STANDBY" == 1 ]] && ! pid_alive "$DIR/pg/standby/postmaster.pid"; then start_standby; fi
     say "realm $REALM ($KDB) is up again"
     return 0
   fi
   [[ "$KDB" == samba-ad ]] && ad_require_root
   local p
-  for p in $([[ "$KDB" == samba-ad ]] || echo "$KDC_PORT") "$PG_PORT" $([[ "$KDB" == ldap ]] && echo "$LDAP_PORT"); do
+  for p in $([[ "$KDB" == samba-ad ]] || echo "$KDC_PORT") "$PG_PORT" $([[ "$KDB" == ldap ]] && echo "$LDAP_PORT") $([[ "$PG_STANDBY" == 1 ]] && echo "$PG_STANDBY_PORT"); do
     port_busy "$p" && die "port $p on 127.0.0.1 is in use; pick another --port-base"
   done
   local t0=$SECONDS
@@ -664,15 +706,19 @@ cmd_up() {
   create_cluster
   start_postgres
   create_roles
+  if [[ "$PG_STANDBY" == 1 ]]; then create_standby; start_standby; fi
   write_state
   write_env
   trap - EXIT
-  say "realm $REALM ($KDB KDB) up in $((SECONDS - t0)) s: KDC $KDC_ADDR, PostgreSQL localhost:$PG_PORT, dir $DIR"
+  say "realm $REALM ($KDB KDB) up in $((SECONDS - t0)) s: KDC $KDC_ADDR, PostgreSQL localhost:$PG_PORT$([[ "$PG_STANDBY" == 1 ]] && echo " (hot standby localhost:$PG_STANDBY_PORT)"), dir $DIR"
 }
 
 stop_all() {
   local name f
-  # PostgreSQL first (pg_ctl stops it cleanly), then the KDC, then its LDAP store.
+  # PostgreSQL first (pg_ctl stops it cleanly; the standby before its primary), then the KDC, then its LDAP store.
+  if pid_alive "$DIR/pg/standby/postmaster.pid"; then
+    as_user $(pg_env) "$PG_BIN/pg_ctl" -D "$DIR/pg/standby" -m fast -w -t 20 stop >/dev/null 2>&1 || true
+  fi
   if pid_alive "$DIR/pg/data/postmaster.pid"; then
     as_user $(pg_env) "$PG_BIN/pg_ctl" -D "$DIR/pg/data" -m fast -w -t 20 stop >/dev/null 2>&1 || true
   fi

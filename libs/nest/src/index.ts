@@ -46,10 +46,14 @@ export {
   PoolCapacityError,
   type PoolCapacityReason,
   type UserDataSourceCounters,
+  type ReadRoutingCounters,
+  type StandbyStats,
+  RAW_HANDOUT_WINDOW_MS,
 } from './lib/db/user-data-sources';
 export { UserDataSourcesModule } from './lib/db/user-data-sources.module';
 export {
   type UserDataSourcesOptions,
+  type ReadHostOptions,
   MODULE_OPTIONS_TOKEN as USER_DATA_SOURCES_OPTIONS,
   ConfigurableModuleClass as UserDataSourcesConfigurableModule,
 } from './lib/db/options';

@@ -46,6 +46,8 @@ export class AppModule {
             sliceMs: config.pg.sliceMs,
             maxQueuePerUser: config.pg.maxQueuePerUser,
             queueTimeoutMs: config.pg.queueTimeoutMs,
+            readHosts: config.pg.readHosts,
+            primaryServesReads: config.pg.primaryServesReads,
           },
         }),
         FilesModule,

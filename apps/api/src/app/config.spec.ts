@@ -74,4 +74,20 @@ describe('FORWARDABLE_PG_GSSENCMODE and the loopback rule', () => {
     expect(problems({ FORWARDABLE_PG_HOST: 'localhost', FORWARDABLE_PG_SLICE_MS: '0' })).toMatch(/FORWARDABLE_PG_SLICE_MS/);
     expect(problems({ FORWARDABLE_PG_HOST: 'localhost', FORWARDABLE_PG_MAX_QUEUE_PER_USER: 'lots' })).toMatch(/FORWARDABLE_PG_MAX_QUEUE_PER_USER/);
   });
+
+  // Hot standbys for reads (#19): host[:port] list, the link rule per host, the primary's address only with its name.
+  it('reads FORWARDABLE_PG_READ_HOSTS: ports default to the primary\'s, each host gets its own link protection', () => {
+    expect(loadConfig({ ...base, FORWARDABLE_PG_HOST: 'localhost' }).pg.readHosts).toEqual([]);
+    const c = loadConfig({ ...base, FORWARDABLE_PG_HOST: 'localhost', FORWARDABLE_PG_HOSTADDR: '127.0.0.1', FORWARDABLE_PG_READ_HOSTS: 'localhost:5433, db-standby.example.com' });
+    expect(c.pg.readHosts).toEqual([
+      { host: 'localhost', hostaddr: '127.0.0.1', port: 5433, gssencmode: 'prefer', sslmode: 'prefer' },
+      { host: 'db-standby.example.com', hostaddr: undefined, port: undefined, gssencmode: 'require', sslmode: 'prefer' },
+    ]);
+  });
+
+  it('refuses a malformed read host, and prefer to a remote one, naming FORWARDABLE_PG_READ_HOSTS', () => {
+    expect(problems({ FORWARDABLE_PG_HOST: 'localhost', FORWARDABLE_PG_READ_HOSTS: 'postgres://standby' })).toMatch(/FORWARDABLE_PG_READ_HOSTS: "postgres:\/\/standby" is not host\[:port\]/);
+    expect(problems({ FORWARDABLE_PG_HOST: 'localhost', FORWARDABLE_PG_READ_HOSTS: 'standby:99999' })).toMatch(/FORWARDABLE_PG_READ_HOSTS: "standby:99999"/);
+    expect(problems({ FORWARDABLE_PG_HOST: 'localhost', FORWARDABLE_PG_GSSENCMODE: 'prefer', FORWARDABLE_PG_READ_HOSTS: 'db-standby.example.com' })).toMatch(/FORWARDABLE_PG_READ_HOSTS: db-standby.example.com: .*not on loopback/);
+  });
 });

@@ -2,7 +2,7 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { isAbsolute } from 'node:path';
 import { isSameOriginPath, type DelegationMode } from '@forwardable/shared/contracts';
-import { ldapOptionsFromEnv, type LdapOptions } from '@forwardable/nest';
+import { ldapOptionsFromEnv, type LdapOptions, type ReadHostOptions } from '@forwardable/nest';
 import { GSSENC_MODES, linkProtectionPolicy, SSL_MODES, type GssEncMode, type SslMode } from '@forwardable/pg-gssapi';
 
 /** The API's validated configuration. There is no database user or password in it, by design. */
@@ -49,6 +49,13 @@ export interface ApiConfig {
     sslrootcert?: string;
     /** Set when the operator disabled encryption to a remote server: log it loudly at start. */
     cleartextWarning?: string;
+    /**
+     * Hot standbys for reads (FORWARDABLE_PG_READ_HOSTS, `host[:port],...`), each with the link
+     * protection its host gets and the primary's address when it has the primary's host name.
+     */
+    readHosts: ReadHostOptions[];
+    /** The primary serves reads too, as one member of the read set (FORWARDABLE_PG_READ_PRIMARY, default true). */
+    primaryServesReads: boolean;
   };
   /** Built SPA to serve on the same origin; undefined: API only. */
   webDir?: string;
@@ -184,6 +191,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
       problems.push(`FORWARDABLE_PG_GSSENCMODE=${gssencRaw ?? '(default)'}, FORWARDABLE_PG_SSLMODE=${sslRaw ?? '(default)'}: ${(e as Error).message}`);
     }
   }
+  const readHosts: ReadHostOptions[] = [];
+  for (const item of (str('FORWARDABLE_PG_READ_HOSTS', '') as string).split(',').map((h) => h.trim()).filter(Boolean)) {
+    const m = /^([A-Za-z0-9.-]+)(?::(\d{1,5}))?$/.exec(item);
+    const port = m?.[2] === undefined ? undefined : Number(m[2]);
+    if (!m || (port !== undefined && (port < 1 || port > 65535))) {
+      problems.push(`FORWARDABLE_PG_READ_HOSTS: "${item}" is not host[:port] (the host name of the standby's postgres/<host> principal, e.g. db-standby1.example.com:5432)`);
+      continue;
+    }
+    const host = m[1];
+    // The primary's pinned address goes with its name: the same name resolves to the same host.
+    const hostaddr = host === pgHost ? str('FORWARDABLE_PG_HOSTADDR') : undefined;
+    try {
+      const link = linkProtectionPolicy({ host, hostaddr, gssencmode: gssencRaw as GssEncMode | undefined, sslmode: sslRaw as SslMode | undefined, sslrootcert });
+      readHosts.push({ host, hostaddr, port, gssencmode: link.gssencmode, sslmode: link.sslmode });
+    } catch (e) {
+      problems.push(`FORWARDABLE_PG_READ_HOSTS: ${item}: ${(e as Error).message}`);
+    }
+  }
   const config: ApiConfig = {
     port: int('FORWARDABLE_PORT', 3000, 1, 65535),
     listen: str('FORWARDABLE_LISTEN', '127.0.0.1') as string,
@@ -218,6 +243,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
       sslmode: pgLink.sslmode,
       sslrootcert,
       cleartextWarning: pgLink.warning,
+      readHosts,
+      primaryServesReads: bool('FORWARDABLE_PG_READ_PRIMARY', true),
     },
     webDir: str('FORWARDABLE_WEB_DIR'),
     adminGroup: str('FORWARDABLE_ADMIN_GROUP', 'forwardable-admins') as string,

@@ -43,6 +43,15 @@ export class MetricsController implements OnModuleInit {
       name: 'forwardable_pool_events_total', help: 'Per-user pool opens, reuses and closes by cause', labelNames: ['event'], registers: r,
       collect() { this.reset(); for (const [event, n] of Object.entries(pools.stats().counters)) this.inc({ event }, n); },
     });
+    // Hot standbys (FORWARDABLE_PG_READ_HOSTS): where reads went, and which standby is out of service.
+    new Counter({
+      name: 'forwardable_db_reads_total', help: 'Reads by where they were served: standby, primary, afterWrite (own write not replayed yet), fallbacks (standby failed)', labelNames: ['served'], registers: r,
+      collect() { this.reset(); for (const [served, n] of Object.entries(pools.stats().reads)) this.inc({ served }, n); },
+    });
+    new Gauge({
+      name: 'forwardable_db_standby_down', help: 'Whether a read standby is out of service (down, lagging, promoted)', labelNames: ['host'], registers: r,
+      collect() { this.reset(); for (const s of pools.stats().standbys) this.set({ host: s.host }, s.down ? 1 : 0); },
+    });
   }
 
   @Public()

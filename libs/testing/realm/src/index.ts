@@ -33,6 +33,8 @@ export interface RealmEnv {
   otherKeytab: string;
   servicePrincipal: string;
   pg: { host: string; hostaddr: string; port: number; database: string; socketDir: string; superuser: string };
+  /** The hot standby's port (`realm up --pg-standby`): same host, socket directory, keytab and roles. */
+  pgStandbyPort?: number;
   url: string;
   port: number;
   passwords: Record<RealmUser, string>;
@@ -50,7 +52,8 @@ const realmTool = join(repoRoot, 'tools/realm/realm.sh');
  * single ports +94..+99 (API processes of the secrets and replicas suites, Redis, credential-dir API,
  * closed LDAP/PostgreSQL ports),
  * ldap realm +100, rogue realm +200, Samba AD realm +300 (PostgreSQL +302, app +303), second
- * realms in realm.spec +350 (MIT) and +450 (AD), the fault suite's realm +400 and its resetting listener +410, the TLS realm (ensureTlsRealm) +500.
+ * realms in realm.spec +350 (MIT) and +450 (AD), the fault suite's realm +400 and its resetting listener +410, the TLS realm (ensureTlsRealm) +500,
+ * the hot-standby realm (ensureStandbyRealm) +600 (its standby PostgreSQL +605).
  * Override with FORWARDABLE_TEST_PORT_BASE to test two checkouts on one machine at once.
  */
 export const testPortBase = Number(process.env.FORWARDABLE_TEST_PORT_BASE ?? 17600);
@@ -109,6 +112,7 @@ export function readRealm(dir: string): RealmEnv {
       socketDir: need('FORWARDABLE_PG_SOCKET_DIR'),
       superuser: need('FORWARDABLE_PG_SUPERUSER'),
     },
+    pgStandbyPort: v.FORWARDABLE_PG_STANDBY_PORT ? Number(v.FORWARDABLE_PG_STANDBY_PORT) : undefined,
     url: need('FORWARDABLE_URL'),
     port: Number(need('FORWARDABLE_PORT')),
     passwords: {
@@ -125,15 +129,17 @@ export function readRealm(dir: string): RealmEnv {
  * Start the realm (if it is not running) and return its environment.
  * @param kdb - `db2`, `ldap` or `samba-ad`; each has its own fixed test directory and ports.
  * @param opts - another directory / port base / realm name, for a second realm beside the first;
- *   `pgTls`: PostgreSQL also offers TLS (`realm up --pg-tls`), for a realm of its own directory.
+ *   `pgTls`: PostgreSQL also offers TLS (`realm up --pg-tls`), for a realm of its own directory;
+ *   `pgStandby`: a hot standby of PostgreSQL too (`realm up --pg-standby`), likewise.
  */
-export function ensureRealm(kdb: RealmKdb, opts: { dir?: string; portBase?: number; realm?: string; pgTls?: boolean } = {}): RealmEnv {
+export function ensureRealm(kdb: RealmKdb, opts: { dir?: string; portBase?: number; realm?: string; pgTls?: boolean; pgStandby?: boolean } = {}): RealmEnv {
   const dir = opts.dir ?? testRealms[kdb].dir;
   const portBase = opts.portBase ?? testRealms[kdb].portBase;
   const flavour = kdb === 'samba-ad' ? ['--kdc', 'samba-ad'] : ['--kdb', kdb];
   const args = [realmTool, 'up', '--quiet', '--dir', dir, ...flavour, '--port-base', String(portBase)];
   if (opts.realm) args.push('--realm', opts.realm);
   if (opts.pgTls) args.push('--pg-tls');
+  if (opts.pgStandby) args.push('--pg-standby');
   const r = run('bash', args);
   if (r.status !== 0) fail(`npm run realm -- up ${flavour.join(' ')} --dir ${dir}`, r);
   return readRealm(dir);
@@ -156,7 +162,23 @@ export function ensureTlsRealm(): RealmEnv {
   return ensureRealm('db2', { dir: join(repoRoot, 'tmp/realms/test-tls'), portBase: testPortBase + 500, pgTls: true });
 }
 
-/** Stop and remove a realm started by {@link ensureRealm}. */
+/**
+ * A db2 realm whose PostgreSQL has a hot standby (streaming replication, `realm up --pg-standby`),
+ * for the read-replica suites. Its port is {@link RealmEnv.pgStandbyPort}.
+ */
+export function ensureStandbyRealm(): RealmEnv {
+  return ensureRealm('db2', { dir: join(repoRoot, 'tmp/realms/test-standby'), portBase: testPortBase + 600, pgStandby: true });
+}
+
+/**
+ * The same realm seen through its hot standby: `pg.port` is the standby's, so {@link superuserSql}
+ * and friends ask the standby. Throws for a realm without one.
+ */
+export function standbyView(realm: RealmEnv): RealmEnv {
+  if (!realm.pgStandbyPort) throw new Error(`the realm in ${realm.dir} has no standby: start it with --pg-standby (ensureStandbyRealm)`);
+  return { ...realm, pg: { ...realm.pg, port: realm.pgStandbyPort } };
+}
+
 /** Whether a process (a realm's daemon, by the PID in its PID file) is still running. */
 export function processAlive(pid: number): boolean {
   try {
@@ -167,6 +189,7 @@ export function processAlive(pid: number): boolean {
   }
 }
 
+/** Stop and remove a realm started by {@link ensureRealm}. */
 export function stopRealm(dir: string): void {
   const r = run('bash', [realmTool, 'down', '--quiet', '--dir', dir]);
   if (r.status !== 0) fail(`npm run realm -- down --dir ${dir}`, r);

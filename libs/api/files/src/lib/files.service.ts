@@ -52,43 +52,55 @@ const notFound = (what: string) => new ApiException(404, 'NOT_FOUND', `${what} d
 const notOwner = (what: string) => new ApiException(403, 'FORBIDDEN', `you may not change this ${what}`, 'Ask the owner for write access (edit and rename), or make a copy of your own. Only the owner deletes, moves and shares.');
 
 /**
+ * One statement as the user, rows back. Through a query runner with a structured result:
+ * TypeORM's `DataSource.query` returns `[rows, count]` for UPDATE/DELETE, which would make
+ * "nothing changed" (RLS hid the row) look like success.
+ */
+async function statement(ds: DataSource, sql: string, params: unknown[]): Promise<Row[]> {
+  const runner = ds.createQueryRunner();
+  try {
+    const result = await runner.query(sql, params, true);
+    return result.records as Row[];
+  } finally {
+    await runner.release();
+  }
+}
+
+/**
  * The file browser. Every query runs on the signed-in user's own PostgreSQL connection, and
  * none filters by user: row-level security decides what exists for whom. A row the user may not
- * see is "not found" (404), never "forbidden", so nothing leaks its existence.
+ * see is "not found" (404), never "forbidden", so nothing leaks its existence. What only reads
+ * (listings, a file, search, permissions) may be served by a hot standby ({@link UserDb.read});
+ * everything in a change, checks included, runs on the primary ({@link UserDb.write}).
  */
 @Injectable()
 export class FilesService {
   constructor(private readonly db: UserDb) {}
 
-  /**
-   * Run one statement as the user and return its rows. Through a query runner with a structured
-   * result: TypeORM's `DataSource.query` returns `[rows, count]` for UPDATE/DELETE, which would make
-   * "nothing changed" (RLS hid the row) look like success.
-   */
-  private async q(user: AuthUser, sql: string, params: unknown[] = []): Promise<Row[]> {
-    const ds: DataSource = await this.db.of(user);
-    const runner = ds.createQueryRunner();
-    try {
-      const result = await runner.query(sql, params, true);
-      return result.records as Row[];
-    } finally {
-      await runner.release();
-    }
+  /** One statement of a change (or a check within one), on the primary: the user's next reads see it. */
+  private q(user: AuthUser, sql: string, params: unknown[] = []): Promise<Row[]> {
+    return this.db.write(user, (ds) => statement(ds, sql, params));
+  }
+
+  /** One statement that only reads: on a hot standby when one is up to date for this user. */
+  private r(user: AuthUser, sql: string, params: unknown[] = []): Promise<Row[]> {
+    return this.db.read(user, (ds) => statement(ds, sql, params));
   }
 
   async tree(user: AuthUser): Promise<TreeResponse> {
-    const ds = await this.db.of(user);
-    const [dirs, files] = await Promise.all([
-      ds.query(`SELECT ${DIR_COLUMNS} FROM directories ORDER BY name, id`) as Promise<Row[]>,
-      ds.query(`SELECT ${FILE_SUMMARY} FROM files ORDER BY name, id`) as Promise<Row[]>,
-    ]);
+    const [dirs, files] = await this.db.read(user, (ds) =>
+      Promise.all([
+        ds.query(`SELECT ${DIR_COLUMNS} FROM directories ORDER BY name, id`) as Promise<Row[]>,
+        ds.query(`SELECT ${FILE_SUMMARY} FROM files ORDER BY name, id`) as Promise<Row[]>,
+      ]),
+    );
     return { directories: dirs.map(dir), files: files.map(summary) };
   }
 
   async listing(user: AuthUser, directoryId: string | undefined, page: number, pageSize: number): Promise<ListingResponse> {
     let directory: DirectoryDto | null = null;
     if (directoryId) {
-      const [d] = await this.q(user, `SELECT ${DIR_COLUMNS} FROM directories WHERE id = $1`, [directoryId]);
+      const [d] = await this.r(user, `SELECT ${DIR_COLUMNS} FROM directories WHERE id = $1`, [directoryId]);
       if (!d) throw notFound('the folder');
       directory = dir(d);
     }
@@ -99,15 +111,15 @@ export class FilesService {
     const dwhere = directoryId ? 'parent_id = $1' : '(parent_id IS NULL OR parent_id NOT IN (SELECT id FROM directories))';
     const p = directoryId ? [directoryId] : [];
     const [dirs, files, [count]] = await Promise.all([
-      this.q(user, `SELECT ${DIR_COLUMNS} FROM directories WHERE ${dwhere} ORDER BY name, id`, p),
-      this.q(user, `SELECT ${FILE_SUMMARY} FROM files WHERE ${where} ORDER BY name, id LIMIT ${pageSize} OFFSET ${(page - 1) * pageSize}`, p),
-      this.q(user, `SELECT count(*)::int AS n FROM files WHERE ${where}`, p),
+      this.r(user, `SELECT ${DIR_COLUMNS} FROM directories WHERE ${dwhere} ORDER BY name, id`, p),
+      this.r(user, `SELECT ${FILE_SUMMARY} FROM files WHERE ${where} ORDER BY name, id LIMIT ${pageSize} OFFSET ${(page - 1) * pageSize}`, p),
+      this.r(user, `SELECT count(*)::int AS n FROM files WHERE ${where}`, p),
     ]);
     return { directory, directories: dirs.map(dir), files: files.map(summary), page, pageSize, totalFiles: Number(count.n) };
   }
 
   async file(user: AuthUser, id: string): Promise<FileDto> {
-    const [r] = await this.q(user, `SELECT ${FILE_SUMMARY}, content, created_at FROM files WHERE id = $1`, [id]);
+    const [r] = await this.r(user, `SELECT ${FILE_SUMMARY}, content, created_at FROM files WHERE id = $1`, [id]);
     if (!r) throw notFound('the file');
     return { ...summary(r), content: String(r.content), createdAt: iso(r.created_at) };
   }
@@ -198,11 +210,11 @@ export class FilesService {
    */
   async permissions(user: AuthUser, kind: 'file' | 'directory', id: string): Promise<PermissionDto[]> {
     const t = SHARING[kind];
-    const [d] = await this.q(user, `SELECT ${kind === 'file' ? 'directory_id' : 'parent_id'} AS parent FROM ${t.data} WHERE id = $1`, [id]);
+    const [d] = await this.r(user, `SELECT ${kind === 'file' ? 'directory_id' : 'parent_id'} AS parent FROM ${t.data} WHERE id = $1`, [id]);
     if (!d) throw notFound(`the ${kind}`);
-    const own = await this.q(user, `SELECT grantee, level, granted_at FROM ${t.perm} WHERE ${t.fk} = $1 ORDER BY grantee`, [id]);
+    const own = await this.r(user, `SELECT grantee, level, granted_at FROM ${t.perm} WHERE ${t.fk} = $1 ORDER BY grantee`, [id]);
     const inherited = d.parent
-      ? await this.q(
+      ? await this.r(
           user,
           // depth-bounded although the database refuses cycles: a listing never loops
           `WITH RECURSIVE up(id, parent_id, name, depth) AS (
@@ -271,7 +283,7 @@ export class FilesService {
   async search(user: AuthUser, query: string): Promise<SearchResponse> {
     // A parameter, with LIKE's own wildcards escaped: the text is searched for literally.
     const pattern = `%${query.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-    const rows = await this.q(user, `SELECT ${FILE_SUMMARY} FROM files WHERE name ILIKE $1 OR content ILIKE $1 ORDER BY name, id LIMIT 200`, [pattern]);
-    return { query, files: rows.map(summary) };
+    const found = await this.r(user, `SELECT ${FILE_SUMMARY} FROM files WHERE name ILIKE $1 OR content ILIKE $1 ORDER BY name, id LIMIT 200`, [pattern]);
+    return { query, files: found.map(summary) };
   }
 }

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import type { DataSource } from 'typeorm';
 import { ApiException, AuthUser, UserDb } from '@forwardable/nest';
 import type { SqlResponse } from '@forwardable/shared/contracts';
 
@@ -41,7 +42,11 @@ export class SqlService {
   async run(user: AuthUser, sql: string): Promise<SqlResponse> {
     const text = sql.trim().replace(/;\s*$/, '');
     if (!text) throw new ApiException(400, 'INVALID_INPUT', 'give a query, e.g. SELECT * FROM files');
-    const ds = await this.db.of(user);
+    // Read-only by construction (below), so a hot standby may answer it: RLS is the same there.
+    return this.db.read(user, (ds) => this.runOn(ds, text));
+  }
+
+  private async runOn(ds: DataSource, text: string): Promise<SqlResponse> {
     const runner = ds.createQueryRunner();
     const client = (await runner.connect()) as PgClient;
     try {
@@ -74,6 +79,9 @@ function translate(e: unknown): unknown {
   const { code, message } = (e ?? {}) as PgError;
   if (typeof code !== 'string' || typeof message !== 'string') return e;
   if (code === '42501') return e; // the database's own permission error: 403 DATABASE_PERMISSION
+  // A hot standby cancelled the query for a recovery conflict: not the user's mistake; UserDb.read
+  // answers it from the primary.
+  if (code === '40001') return e;
   if (code === '57014') return new ApiException(400, 'INVALID_INPUT', `the query ran longer than ${SQL_LIMITS.timeoutMs / 1000} s and was cancelled`, 'Narrow it down (WHERE, LIMIT).');
   if (!USER_ERROR_CLASSES.some((c) => code.startsWith(c))) return e;
   const hint = code === '42601' || code === '0A000' ? 'Only one query runs here (SELECT, VALUES, TABLE or WITH ... SELECT), read-only.' : undefined;

@@ -2,6 +2,24 @@ import { ConfigurableModuleBuilder } from '@nestjs/common';
 import type { DataSourceOptions } from 'typeorm';
 import type { GssEncMode, SslMode } from '@forwardable/pg-gssapi';
 
+/**
+ * A PostgreSQL hot standby that serves reads (`UserDataSources.read`): the same database, reached
+ * with the user's own credential exactly like the primary (its service principal is
+ * `postgres/<host>`, so give the name its keytab was made for). Unset fields follow the primary's.
+ */
+export interface ReadHostOptions {
+  /** Host name in the standby's service principal (`postgres/<host>`). */
+  host: string;
+  /** Connect to this IP instead of resolving `host`. */
+  hostaddr?: string;
+  /** Default: the primary's port. */
+  port?: number;
+  /** Default: the primary's `gssencmode` (the same link protection rules apply). */
+  gssencmode?: GssEncMode;
+  /** Default: the primary's `sslmode`. */
+  sslmode?: SslMode;
+}
+
 /** Configuration of {@link UserDataSources}. There is deliberately no user and no password. */
 export interface UserDataSourcesOptions {
   /** Host name in PostgreSQL's service principal (`postgres/<host>`). */
@@ -47,6 +65,28 @@ export interface UserDataSourcesOptions {
   maxQueuePerUser?: number;
   /** A request not admitted within this long is a 503 "try again". Default 10 000 ms. */
   queueTimeoutMs?: number;
+  /**
+   * Hot standbys for reads (`FORWARDABLE_PG_READ_HOSTS`). Each has its own scheduler with the caps
+   * above (`maxUsers`, `maxConnections` are per host). Writes, transactions and a user's reads
+   * right after their own writes stay on the primary; see `UserDataSources.read`.
+   */
+  readHosts?: ReadHostOptions[];
+  /**
+   * Whether the primary is one more member of the read set (`FORWARDABLE_PG_READ_PRIMARY`): users
+   * are spread over the primary and the standbys by a hash of their principal, so one standby
+   * doubles the connection budget for reads. `false`: reads go to the standbys only (the primary
+   * keeps its budget for writes), and to the primary only when no standby is usable. Default true.
+   */
+  primaryServesReads?: boolean;
+  /**
+   * A standby whose replay is further behind the WAL it received than this, or that receives no WAL
+   * (its link to the primary is down), serves no reads until it recovers. Default 16 MiB.
+   */
+  maxReplayLagBytes?: number;
+  /** How often a standby's state (in recovery, streaming, replay lag) is checked, on a reader's own connection. Default 1000 ms. */
+  standbyCheckIntervalMs?: number;
+  /** After a standby failed (down, lagging, promoted), reads stay on the primary this long before trying it again. Default 5000 ms. */
+  standbyRetryMs?: number;
 }
 
 /** `forRoot` / `forRootAsync` of `UserDataSourcesModule`, and the injection token of its options. */

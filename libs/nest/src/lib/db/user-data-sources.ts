@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { gssapiTypeOrmOptions } from '@forwardable/pg-gssapi';
+import { gssapiTypeOrmOptions, PgAuthError } from '@forwardable/pg-gssapi';
 import type { CredentialLease } from '../auth/credential-lease';
 import { MODULE_OPTIONS_TOKEN, UserDataSourcesOptions } from './options';
 
@@ -87,6 +87,54 @@ interface Waiter {
   unhook: () => void;
 }
 
+/** Where {@link UserDataSources.read} sent reads: counters for metrics and tests. */
+export interface ReadRoutingCounters {
+  /** Reads served by a standby. */
+  standby: number;
+  /** Reads served by the primary because no standby is configured or usable. */
+  primary: number;
+  /** Reads served by the primary because the user's own write was not yet replayed on the standby. */
+  afterWrite: number;
+  /** Reads moved to the primary because their standby failed (unreachable, shutting down, recovery conflict) while serving them. */
+  fallbacks: number;
+}
+
+/** A standby's state, as {@link UserDataSources.stats} reports it. */
+export interface StandbyStats {
+  /** `host:port`. */
+  host: string;
+  /** Why reads avoid it now (`null`: it serves reads). */
+  down: string | null;
+  /** Users with an open pool on it. */
+  users: number;
+  /** Connections those pools hold. */
+  connections: number;
+  /** Its scheduler's counters (opens, queueing, peaks: the caps hold per host). */
+  counters: UserDataSourceCounters;
+}
+
+/** One hot standby: its own scheduler (its own budget) and whether it may serve reads now. */
+interface Standby {
+  label: string;
+  pools: UserDataSources;
+  /** Reads avoid it until then (epoch ms). */
+  downUntil: number;
+  /** Why it was taken out of service; null while it serves. */
+  down: string | null;
+  /** When its state was last checked (epoch ms). */
+  checkedAt: number;
+}
+
+/**
+ * A user's write the standbys may not have replayed yet: the primary's WAL position after it, or
+ * `null` when the primary was handed out raw ({@link UserDataSources.get}) and the position is
+ * asked for at the next read.
+ */
+interface PendingWrite {
+  lsn: bigint | null;
+  at: number;
+}
+
 /** The requests of one user waiting for (or watching the opening of) that user's pool. */
 interface Group {
   key: string;
@@ -135,6 +183,12 @@ interface Group {
  *   the queue; shutdown rejects every waiter with a `shutdown` {@link PoolCapacityError}.
  * Pools being closed count against both caps until their connections are gone, so the caps hold
  * for the backends PostgreSQL sees, not only for the pools in the map.
+ *
+ * **Hot standbys** (`readHosts`). Each standby has a scheduler of its own (the same caps, per host)
+ * whose pools are connected as the user exactly like the primary's, so row-level security applies
+ * there unchanged. Only {@link UserDataSources.read} uses them; {@link UserDataSources.get} and
+ * {@link UserDataSources.write} are the primary. See {@link UserDataSources.read} for
+ * read-after-write and what happens when a standby is down or behind.
  */
 @Injectable()
 export class UserDataSources implements OnApplicationShutdown {
@@ -165,6 +219,15 @@ export class UserDataSources implements OnApplicationShutdown {
   private readonly sliceMs: number;
   private readonly maxQueuePerUser: number;
   private readonly queueTimeoutMs: number;
+  private readonly standbys: Standby[];
+  /** Users whose last write the standbys may not have replayed yet (principal → position). */
+  private readonly pendingWrites = new Map<string, PendingWrite>();
+  private readonly maxReplayLagBytes: number;
+  private readonly standbyCheckIntervalMs: number;
+  private readonly standbyRetryMs: number;
+  private readonly primaryServesReads: boolean;
+  /** Where reads went (all zero without standbys but `primary`). */
+  readonly reads: ReadRoutingCounters = { standby: 0, primary: 0, afterWrite: 0, fallbacks: 0 };
 
   constructor(@Inject(MODULE_OPTIONS_TOKEN) private readonly options: UserDataSourcesOptions) {
     this.maxUsers = positive('maxUsers', options.maxUsers ?? 100);
@@ -175,6 +238,30 @@ export class UserDataSources implements OnApplicationShutdown {
     this.maxQueuePerUser = positive('maxQueuePerUser', options.maxQueuePerUser ?? 64);
     this.queueTimeoutMs = positive('queueTimeoutMs', options.queueTimeoutMs ?? 10_000);
     if (this.perUser > this.maxConnections) throw new RangeError('connectionsPerUser cannot exceed maxConnections');
+    this.maxReplayLagBytes = positive('maxReplayLagBytes', options.maxReplayLagBytes ?? 16 * 1024 * 1024);
+    this.standbyCheckIntervalMs = positive('standbyCheckIntervalMs', options.standbyCheckIntervalMs ?? 1000);
+    this.standbyRetryMs = positive('standbyRetryMs', options.standbyRetryMs ?? 5000);
+    this.primaryServesReads = options.primaryServesReads ?? true;
+    // A standby is this same scheduler pointed at another host (its own caps, lease hooks, idle
+    // sweep and shutdown), with no standbys of its own.
+    this.standbys = (options.readHosts ?? []).map((h) => {
+      const port = h.port ?? options.port;
+      return {
+        label: `${h.host}:${port}`,
+        pools: new UserDataSources({
+          ...options,
+          host: h.host,
+          hostaddr: h.hostaddr,
+          port,
+          gssencmode: h.gssencmode ?? options.gssencmode,
+          sslmode: h.sslmode ?? options.sslmode,
+          readHosts: [],
+        }),
+        downUntil: 0,
+        down: null,
+        checkedAt: 0,
+      };
+    });
     this.sweeper = setInterval(() => void this.sweepIdle(), positive('sweepIntervalMs', options.sweepIntervalMs ?? 10_000));
     this.sweeper.unref();
   }
@@ -187,6 +274,92 @@ export class UserDataSources implements OnApplicationShutdown {
    * @throws PoolCapacityError when the user's queue is full, the deadline passed, or at shutdown (503, retry).
    */
   async get(lease: CredentialLease): Promise<DataSource> {
+    const ds = await this.primary(lease);
+    // Handed out raw: the caller may write with it at any time, so this user's reads stay on the
+    // primary for a while and then wait for the standby to pass the primary's position (read()).
+    if (this.standbys.length) this.noteWrite(lease.principal, null);
+    return ds;
+  }
+
+  /**
+   * Run `fn` on the user's primary data source: writes and transactions. Afterwards the primary's
+   * WAL position is noted, and this user's reads stay on the primary until a standby has replayed
+   * past it (read-after-write).
+   * @throws as {@link UserDataSources.get}, or what `fn` throws.
+   */
+  async write<T>(lease: CredentialLease, fn: (dataSource: DataSource) => Promise<T>): Promise<T> {
+    const ds = await this.primary(lease);
+    if (!this.standbys.length) return fn(ds);
+    let result: T;
+    try {
+      result = await fn(ds);
+    } catch (err) {
+      // Part of it may have committed: treat it as a write of unknown position.
+      this.noteWrite(lease.principal, null);
+      throw err;
+    }
+    try {
+      // The insert position, not pg_current_wal_lsn(): with synchronous_commit off the commit
+      // record may be inserted but not yet written, and the standby must replay past it.
+      const [row] = (await ds.query('SELECT pg_current_wal_insert_lsn()::text AS lsn')) as { lsn: string }[];
+      this.noteWrite(lease.principal, parseLsn(row.lsn));
+    } catch {
+      this.noteWrite(lease.principal, null);
+    }
+    return result;
+  }
+
+  /**
+   * Run `fn` (reads only) on a hot standby when one is configured and usable, else on the primary.
+   * Each user reads from one member of the read set, chosen by a hash of the principal (so a user
+   * holds one read pool, not one per host): the standbys, and the primary too unless
+   * `primaryServesReads` is false.
+   * - **Read-after-write**: after this user's write ({@link UserDataSources.write}, or a raw
+   *   {@link UserDataSources.get}), their reads go to the primary until the standby's
+   *   `pg_last_wal_replay_lsn()` has passed the primary's WAL insert position taken after the write:
+   *   exact, and costs one query on the standby only while a write is pending. (A raw handout's end
+   *   is unknown: its user's reads stay on the primary for {@link RAW_HANDOUT_WINDOW_MS}, then the
+   *   primary's position at that read is the target.)
+   * - **Down, lagging, promoted**: every `standbyCheckIntervalMs` a reader's standby connection checks
+   *   that the server is still in recovery, streaming from its primary and at most
+   *   `maxReplayLagBytes` behind what it received. A standby that fails this, cannot be reached, or
+   *   fails a read with a connection error (or cancels it for a recovery conflict) serves no reads for
+   *   `standbyRetryMs`: the read is answered by the primary and one warning is logged per outage.
+   * - Capacity is per host: a full standby answers {@link PoolCapacityError} (503) like the primary;
+   *   its users are not pushed onto the primary's budget.
+   * `fn` may run twice (on the standby, then on the primary), so it must only read.
+   * @throws as {@link UserDataSources.get}, or what `fn` throws (SQL errors are never retried).
+   */
+  async read<T>(lease: CredentialLease, fn: (dataSource: DataSource) => Promise<T>): Promise<T> {
+    const standby = this.standbyFor(lease.principal);
+    if (!standby) {
+      this.reads.primary++;
+      return fn(await this.primary(lease));
+    }
+    let failed: unknown = null;
+    let verdict: 'serve' | 'after-write' | 'unhealthy' = 'serve';
+    try {
+      const ds = await standby.pools.get(lease);
+      verdict = await this.check(standby, ds, lease);
+      if (verdict === 'serve') {
+        const result = await fn(ds);
+        this.reads.standby++;
+        return result;
+      }
+    } catch (err) {
+      if (!standbyFailure(err)) throw err;
+      failed = err;
+    }
+    if (failed) {
+      this.takeOut(standby, `failed: ${(failed as Error).message}`);
+      this.reads.fallbacks++;
+    } else if (verdict === 'after-write') this.reads.afterWrite++;
+    else this.reads.primary++;
+    return fn(await this.primary(lease));
+  }
+
+  /** The primary's data source of the lease's user (see {@link UserDataSources.get}). */
+  private async primary(lease: CredentialLease): Promise<DataSource> {
     if (this.closed) throw this.shutdownError();
     if (!lease.live) throw new CredentialExpiredError(lease.principal);
     const key = lease.principal;
@@ -206,10 +379,100 @@ export class UserDataSources implements OnApplicationShutdown {
 
   /** Close the pool of a user (all their sessions). Safe to call for a user with no pool. */
   async release(principal: string): Promise<void> {
+    this.pendingWrites.delete(principal);
+    await Promise.all(this.standbys.map((s) => s.pools.release(principal)));
     // Let an open in progress finish (its waiters get it), then close it.
     await this.groups.get(principal)?.done;
     const entry = this.entries.get(principal);
     if (entry) await this.close(entry, 'released');
+  }
+
+  /** Note a write of `principal` at WAL position `lsn` (`null`: unknown yet); keeps the later one. */
+  private noteWrite(principal: string, lsn: bigint | null): void {
+    const prev = this.pendingWrites.get(principal);
+    const merged = lsn === null || (prev && prev.lsn === null) ? null : prev?.lsn && prev.lsn > lsn ? prev.lsn : lsn;
+    this.pendingWrites.set(principal, { lsn: merged, at: Date.now() });
+  }
+
+  /**
+   * The standby that serves `principal`'s reads now (`null`: the primary). The user's member of the
+   * read set by hash (the primary is the last member when `primaryServesReads`); a standby out of
+   * service passes its users to the next standby in service, else to the primary.
+   */
+  private standbyFor(principal: string): Standby | null {
+    const n = this.standbys.length;
+    if (!n || this.closed) return null;
+    const first = fnv1a(principal) % (n + (this.primaryServesReads ? 1 : 0));
+    if (first === n) return null;
+    const now = Date.now();
+    for (let i = 0; i < n; i++) {
+      const s = this.standbys[(first + i) % n];
+      if (s.downUntil <= now) return s;
+    }
+    return null;
+  }
+
+  /**
+   * Whether `ds` (the user's pool on `standby`) may serve this read: the standby's periodic state
+   * check, then the user's pending write against its replay position. One query on the standby,
+   * and only when a check is due or a write is pending.
+   */
+  private async check(standby: Standby, ds: DataSource, lease: CredentialLease): Promise<'serve' | 'after-write' | 'unhealthy'> {
+    const now = Date.now();
+    const key = lease.principal;
+    const pending = this.pendingWrites.get(key);
+    const due = now - standby.checkedAt >= this.standbyCheckIntervalMs;
+    if (!pending && !due) return 'serve';
+    let target: bigint | null = null;
+    if (pending) {
+      if (pending.lsn === null) {
+        if (now - pending.at < RAW_HANDOUT_WINDOW_MS) return 'after-write';
+        const [row] = (await (await this.primary(lease)).query('SELECT pg_current_wal_insert_lsn()::text AS lsn')) as { lsn: string }[];
+        // Taken after the window, this position is past whatever the raw handout committed by then.
+        if (this.pendingWrites.get(key) === pending) pending.lsn = parseLsn(row.lsn);
+        target = parseLsn(row.lsn);
+      } else target = pending.lsn;
+    }
+    const [state] = (await ds.query(
+      `SELECT pg_is_in_recovery() AS standby, EXISTS (SELECT FROM pg_stat_wal_receiver) AS streaming,
+              pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::float8 AS behind,
+              pg_last_wal_replay_lsn()::text AS replayed`,
+    )) as { standby: boolean; streaming: boolean; behind: number | null; replayed: string | null }[];
+    if (due) {
+      standby.checkedAt = now;
+      const problem = !state.standby
+        ? 'is not in recovery (promoted, or not a standby): it may no longer follow the primary'
+        : !state.streaming
+          ? 'receives no WAL from its primary (replication link down): its data is getting old'
+          : (state.behind ?? 0) > this.maxReplayLagBytes
+            ? `has ${Math.round(state.behind ?? 0)} bytes of received WAL not replayed (more than maxReplayLagBytes ${this.maxReplayLagBytes})`
+            : null;
+      if (problem) {
+        this.takeOut(standby, problem);
+        return 'unhealthy';
+      }
+      if (standby.down) {
+        this.log.log(`standby ${standby.label} serves reads again`);
+        standby.down = null;
+      }
+    }
+    if (target === null) return 'serve';
+    if (state.replayed !== null && parseLsn(state.replayed) >= target) {
+      if (this.pendingWrites.get(key) === pending) this.pendingWrites.delete(key);
+      return 'serve';
+    }
+    return 'after-write';
+  }
+
+  /** Reads avoid `standby` for `standbyRetryMs`; one warning per outage, never with credentials. */
+  private takeOut(standby: Standby, why: string): void {
+    standby.downUntil = Date.now() + this.standbyRetryMs;
+    // Checked again at once when it comes back.
+    standby.checkedAt = 0;
+    if (standby.down === null) {
+      this.log.warn(`standby ${standby.label} ${why}: reads go to the primary (retrying it every ${this.standbyRetryMs} ms)`);
+    }
+    standby.down = why;
   }
 
   /** What is open now, for metrics and tests. `waiting` counts requests queued for a slot. */
@@ -225,6 +488,10 @@ export class UserDataSources implements OnApplicationShutdown {
     sliceMs: number;
     connectAvgMs: number;
     counters: UserDataSourceCounters;
+    /** Where reads went. */
+    reads: ReadRoutingCounters;
+    /** Each standby's pools and state (empty without `readHosts`). */
+    standbys: StandbyStats[];
   } {
     let connections = 0;
     let slots = 0;
@@ -250,6 +517,11 @@ export class UserDataSources implements OnApplicationShutdown {
       sliceMs: this.slice(),
       connectAvgMs: this.connectAvgMs,
       counters: { ...this.counters },
+      reads: { ...this.reads },
+      standbys: this.standbys.map((s) => {
+        const st = s.pools.stats();
+        return { host: s.label, down: s.downUntil > Date.now() ? s.down : null, users: st.users, connections: st.connections, counters: st.counters };
+      }),
     };
   }
 
@@ -261,6 +533,7 @@ export class UserDataSources implements OnApplicationShutdown {
 
   async onApplicationShutdown(): Promise<void> {
     this.closed = true;
+    const standbys = Promise.allSettled(this.standbys.map((s) => s.pools.onApplicationShutdown()));
     clearInterval(this.sweeper);
     if (this.wake) clearTimeout(this.wake);
     const opening: Promise<void>[] = [];
@@ -271,6 +544,7 @@ export class UserDataSources implements OnApplicationShutdown {
     }
     await Promise.allSettled(opening);
     await Promise.allSettled([...this.entries.values()].map((e) => this.close(e, 'shutdown')));
+    await standbys;
   }
 
   /** Queue a request of a user without an open pool; resolves when the user's pool is open. */
@@ -460,6 +734,9 @@ export class UserDataSources implements OnApplicationShutdown {
 
   private async sweepIdle(): Promise<void> {
     const now = Date.now();
+    // A write noted long ago is replayed by any standby in service (they are checked to stream
+    // and keep up): forget it rather than keep an entry per user who ever wrote.
+    for (const [key, w] of this.pendingWrites) if (now - w.at >= this.idleTimeoutMs) this.pendingWrites.delete(key);
     for (const entry of [...this.entries.values()]) {
       if (!entry.lease.live) await this.close(entry, 'expired');
       else if (now - entry.lastUsed >= this.idleTimeoutMs) await this.close(entry, 'idle');
@@ -513,6 +790,51 @@ export class UserDataSources implements OnApplicationShutdown {
   private shutdownError(): PoolCapacityError {
     return new PoolCapacityError('shutdown', 5, 'the API is shutting down');
   }
+}
+
+/**
+ * After a raw handout of the primary ({@link UserDataSources.get}), its user's reads stay on the
+ * primary at least this long: the caller's writes may still be running, and only after them does
+ * the primary's current WAL position cover them. Callers that write through
+ * {@link UserDataSources.write} get the exact position instead.
+ */
+export const RAW_HANDOUT_WINDOW_MS = 1000;
+
+/** `X/Y` (pg_lsn as text) as a number, for comparing positions. */
+function parseLsn(text: string): bigint {
+  const [hi, lo] = text.split('/');
+  return (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`);
+}
+
+/** FNV-1a over the principal: a stable choice of standby per user. */
+function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
+
+/** Connect failures of pg-gssapi that are the server's (down, misconfigured), not the user's. */
+const HOST_AUTH_FAILURES = new Set(['PG_SERVER_KEYTAB', 'PG_NO_HBA_ENTRY', 'PG_DATABASE_MISSING', 'PG_CONNECT_REFUSED', 'PG_GSSENC_REFUSED', 'PG_GSSENC_BROKEN', 'PG_TLS_REFUSED', 'PG_TLS_FAILED', 'PG_PROTOCOL']);
+
+/**
+ * Whether an error of a standby read is the standby's failure (retry on the primary) rather than
+ * the query's or the user's: connection errors (SQLSTATE class 08, sockets, pool timeouts),
+ * shutdown and startup (57P01-57P03), too many connections (53300), a GSSAPI connect failure to
+ * that host, and a recovery conflict cancelling the read (40001, hot standby only).
+ */
+function standbyFailure(err: unknown): boolean {
+  if (err instanceof PoolCapacityError || err instanceof CredentialExpiredError) return false;
+  // The user's own problems (no role, a credential the KDC refuses) are the same on the primary:
+  // they are answered as such, and the standby stays in service.
+  if (err instanceof PgAuthError && HOST_AUTH_FAILURES.has(err.code)) return true;
+  const code = err instanceof PgAuthError ? err.sqlState : (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string') {
+    // (also when TypeORM wrapped pg-gssapi's error: it copies `code` onto its QueryFailedError)
+    if (HOST_AUTH_FAILURES.has(code) || code.startsWith('08') || ['57P01', '57P02', '57P03', '53300', '40001'].includes(code)) return true;
+    if (/^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH|NETUNREACH|NOTFOUND|AI_AGAIN)$/.test(code)) return true;
+  }
+  const message = (err as Error | null)?.message ?? '';
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|connect ECONNREFUSED/.test(message);
 }
 
 /** A slice is at least this many times the measured connect time. */
