@@ -50,7 +50,8 @@ const realmTool = join(repoRoot, 'tools/realm/realm.sh');
  * single ports +94..+99 (API processes of the secrets and replicas suites, Redis, credential-dir API,
  * closed LDAP/PostgreSQL ports),
  * ldap realm +100, rogue realm +200, Samba AD realm +300 (PostgreSQL +302, app +303), second
- * realms in realm.spec +350 (MIT) and +450 (AD), the fault suite's realm +400 and its resetting listener +410, the TLS realm (ensureTlsRealm) +500.
+ * realms in realm.spec +350 (MIT) and +450 (AD), the fault suite's realm +400 and its resetting listener +410, the TLS realm (ensureTlsRealm) +500,
+ * the name-case realm (ensureCaseRealm) +600.
  * Override with FORWARDABLE_TEST_PORT_BASE to test two checkouts on one machine at once.
  */
 export const testPortBase = Number(process.env.FORWARDABLE_TEST_PORT_BASE ?? 17600);
@@ -125,15 +126,17 @@ export function readRealm(dir: string): RealmEnv {
  * Start the realm (if it is not running) and return its environment.
  * @param kdb - `db2`, `ldap` or `samba-ad`; each has its own fixed test directory and ports.
  * @param opts - another directory / port base / realm name, for a second realm beside the first;
- *   `pgTls`: PostgreSQL also offers TLS (`realm up --pg-tls`), for a realm of its own directory.
+ *   `pgTls`: PostgreSQL also offers TLS (`realm up --pg-tls`), for a realm of its own directory;
+ *   `krbCaseinsUsers`: PostgreSQL's `krb_caseins_users = on` (`realm up --krb-caseins-users`), likewise.
  */
-export function ensureRealm(kdb: RealmKdb, opts: { dir?: string; portBase?: number; realm?: string; pgTls?: boolean } = {}): RealmEnv {
+export function ensureRealm(kdb: RealmKdb, opts: { dir?: string; portBase?: number; realm?: string; pgTls?: boolean; krbCaseinsUsers?: boolean } = {}): RealmEnv {
   const dir = opts.dir ?? testRealms[kdb].dir;
   const portBase = opts.portBase ?? testRealms[kdb].portBase;
   const flavour = kdb === 'samba-ad' ? ['--kdc', 'samba-ad'] : ['--kdb', kdb];
   const args = [realmTool, 'up', '--quiet', '--dir', dir, ...flavour, '--port-base', String(portBase)];
   if (opts.realm) args.push('--realm', opts.realm);
   if (opts.pgTls) args.push('--pg-tls');
+  if (opts.krbCaseinsUsers) args.push('--krb-caseins-users');
   const r = run('bash', args);
   if (r.status !== 0) fail(`npm run realm -- up ${flavour.join(' ')} --dir ${dir}`, r);
   return readRealm(dir);
@@ -156,7 +159,15 @@ export function ensureTlsRealm(): RealmEnv {
   return ensureRealm('db2', { dir: join(repoRoot, 'tmp/realms/test-tls'), portBase: testPortBase + 500, pgTls: true });
 }
 
-/** Stop and remove a realm started by {@link ensureRealm}. */
+/**
+ * A db2 realm whose PostgreSQL compares principal and role names ignoring case
+ * (`krb_caseins_users = on`), for the FORWARDABLE_USERNAME_CASE suites: its own directory, so that
+ * the setting (and a test turning it off for a moment) touches no other suite.
+ */
+export function ensureCaseRealm(): RealmEnv {
+  return ensureRealm('db2', { dir: join(repoRoot, 'tmp/realms/test-case'), portBase: testPortBase + 600, krbCaseinsUsers: true });
+}
+
 /** Whether a process (a realm's daemon, by the PID in its PID file) is still running. */
 export function processAlive(pid: number): boolean {
   try {
@@ -167,6 +178,7 @@ export function processAlive(pid: number): boolean {
   }
 }
 
+/** Stop and remove a realm started by {@link ensureRealm}. */
 export function stopRealm(dir: string): void {
   const r = run('bash', [realmTool, 'down', '--quiet', '--dir', dir]);
   if (r.status !== 0) fail(`npm run realm -- down --dir ${dir}`, r);
@@ -186,16 +198,19 @@ export interface TicketCache {
 }
 
 /**
- * `kinit` a demo user with their password into a fresh FILE cache.
+ * `kinit` a demo user with their password into a fresh FILE cache; another user of the realm
+ * (one a test added, such as `Dana`) with the `password` given.
  * @param flags - extra kinit flags, such as `-F` (not forwardable) or `-l 30s`.
  */
-export function kinit(realm: RealmEnv, user: RealmUser, flags: string[] = [], password?: string): TicketCache {
-  const d = mkdtempSync(join(tmpdir(), `fw-${user}-`));
+export function kinit(realm: RealmEnv, user: RealmUser | (string & {}), flags: string[] = [], password?: string): TicketCache {
+  const secret = password ?? realm.passwords[user as RealmUser];
+  if (secret === undefined) throw new Error(`kinit ${user}: not a demo user, so its password must be given`);
+  const d = mkdtempSync(join(tmpdir(), `fw-${user.toLowerCase()}-`));
   const path = join(d, 'ccache');
   const name = `FILE:${path}`;
   const r = run('kinit', [...flags, `${user}@${realm.realm}`], {
     env: realmProcessEnv(realm, { KRB5CCNAME: name }),
-    input: `${password ?? realm.passwords[user]}\n`,
+    input: `${secret}\n`,
   });
   if (r.status !== 0) fail(`kinit ${user}`, r);
   return { name, path, destroy: () => rmSync(d, { recursive: true, force: true }) };

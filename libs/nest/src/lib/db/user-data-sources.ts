@@ -65,7 +65,11 @@ export interface UserDataSourceCounters {
 }
 
 interface Entry {
-  /** The principal: one pool per user, whatever the number of their sessions. */
+  /**
+   * The database role (the lease's `role`): one pool per user, whatever the number of their
+   * sessions. In `exact` mode one role is one principal; in `lower` mode `Alice@R` and `alice@R`
+   * (one directory account) share the pool of `alice`, as they share the role.
+   */
   key: string;
   /** The lease whose credential this pool's connections were opened with. */
   lease: CredentialLease;
@@ -108,7 +112,9 @@ interface Group {
  * flight finishes and its connection closes; the next request of another live session of the
  * user opens a new pool with that session's own credential. So an ended credential never opens a
  * connection again and no connection it opened outlives its last query. Two simultaneous first
- * requests of one user create one pool, and no two principals ever share one.
+ * requests of one user create one pool, and no two roles ever share one (the pool is keyed by the
+ * database role it connects as, so principals that map to one role, such as `Alice@R` and `alice@R`
+ * with `usernameCase` `lower`, share it).
  *
  * **Scheduling** (when the caps `maxUsers` / `maxConnections` are reached). Opening a pool costs
  * a Kerberos service ticket plus a GSSAPI-encrypted PostgreSQL connect (measured 8-30 ms on the
@@ -188,7 +194,7 @@ export class UserDataSources implements OnApplicationShutdown {
   async get(lease: CredentialLease): Promise<DataSource> {
     if (this.closed) throw this.shutdownError();
     if (!lease.live) throw new CredentialExpiredError(lease.principal);
-    const key = lease.principal;
+    const key = lease.role;
     const existing = this.entries.get(key);
     if (existing && existing.lease.live) {
       if (waitingCount(existing.dataSource) >= this.maxQueuePerUser) {
@@ -203,12 +209,23 @@ export class UserDataSources implements OnApplicationShutdown {
     return this.enqueue(key, lease);
   }
 
-  /** Close the pool of a user (all their sessions). Safe to call for a user with no pool. */
-  async release(principal: string): Promise<void> {
+  /**
+   * Close the pool of a user (all their sessions), named by database role or by principal. Safe
+   * to call for a user with no pool.
+   */
+  async release(user: string): Promise<void> {
     // Let an open in progress finish (its waiters get it), then close it.
-    await this.groups.get(principal)?.done;
-    const entry = this.entries.get(principal);
+    const key = this.keyOf(user);
+    await this.groups.get(key)?.done;
+    const entry = this.entries.get(key);
     if (entry) await this.close(entry, 'released');
+  }
+
+  /** The pool key (database role) of a role or principal name: a principal is looked up among the open pools' leases. */
+  private keyOf(user: string): string {
+    if (this.entries.has(user) || this.groups.has(user)) return user;
+    for (const e of this.entries.values()) if (e.lease.principal === user) return e.key;
+    return user;
   }
 
   /** What is open now, for metrics and tests. `waiting` counts requests queued for a slot. */
@@ -252,9 +269,9 @@ export class UserDataSources implements OnApplicationShutdown {
     };
   }
 
-  /** Whether a pool of `principal` is open now, and the session whose credential it uses (for tests). */
-  poolOf(principal: string): { sessionId: string; size: number } | null {
-    const e = this.entries.get(principal);
+  /** Whether a pool of `user` (a database role or a principal) is open now, and the session whose credential it uses (for tests). */
+  poolOf(user: string): { sessionId: string; size: number } | null {
+    const e = this.entries.get(this.keyOf(user));
     return e ? { sessionId: e.lease.sessionId, size: e.size } : null;
   }
 
