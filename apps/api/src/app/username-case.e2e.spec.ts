@@ -45,7 +45,8 @@ describe('FORWARDABLE_USERNAME_CASE with a mixed-case principal (db2 realm, krb_
     let api: Api;
     const u = (p: string) => `${api.url}/api${p}`;
     beforeAll(async () => {
-      api = await startApi(configFor(realm, { FORWARDABLE_USERNAME_CASE: 'lower' }));
+      // A mixed-case admin group name, as a directory may spell it: group names follow the rule too.
+      api = await startApi(configFor(realm, { FORWARDABLE_USERNAME_CASE: 'lower', FORWARDABLE_ADMIN_GROUP: 'Forwardable-Admins' }));
     });
     afterAll(() => api?.close());
 
@@ -104,6 +105,11 @@ describe('FORWARDABLE_USERNAME_CASE with a mixed-case principal (db2 realm, krb_
       expect((await call(u(`/files/${g.id}/permissions/${encodeURIComponent(dana)}`), 'DELETE', { cookie: alice })).status).toBe(204);
       expect((await call(u(`/files/${f.id}`), 'GET', { cookie: danaCookie })).status).toBe(404);
       expect((await call(u(`/files/${g.id}`), 'GET', { cookie: danaCookie })).status).toBe(404);
+    });
+
+    it('group names on the session are role names in the same case: the admin group Forwardable-Admins is forwardable-admins', async () => {
+      const cookie = await passwordSession(api, 'dbadmin', realm.passwords.dbadmin);
+      expect((await call(u('/auth/me'), 'GET', { cookie })).body).toMatchObject({ user: 'dbadmin', groups: ['forwardable-admins'], isAdmin: true });
     });
 
     it('without krb_caseins_users PostgreSQL refuses her ticket for the lower-case role: a 503 that says what to set, not a 500', async () => {
