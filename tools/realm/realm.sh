@@ -13,7 +13,12 @@
 #   npm run realm -- down   [--dir D]      stop our daemons (by PID) and delete the directory
 #   npm run realm -- status [--dir D]      exit 0 when every daemon of the realm is running
 #   npm run realm -- env    [--dir D]      print `export` lines for `eval "$(npm run -s realm -- env)"`
-#   npm run realm -- add-users --password P [--no-role] NAME...   more users (load tests, demos)
+#   npm run realm -- add-users --password P [--no-role] NAME...   more users (load tests, demos);
+#                                          a mixed-case NAME (Dana) is the principal Dana@REALM with the
+#                                          role dana, as FORWARDABLE_USERNAME_CASE=lower maps it
+#   up ... --krb-caseins-users             PostgreSQL compares the principal and the role name ignoring
+#                                          case (krb_caseins_users = on), as a FORWARDABLE_USERNAME_CASE
+#                                          =lower deployment needs
 #
 # Nothing under /etc is read or written: every tool is pointed at the directory through
 # KRB5_CONFIG, KRB5_KDC_PROFILE and KRB5RCACHEDIR (see shared/KERBEROS-NOTES.md).
@@ -28,14 +33,14 @@ die() { echo "realm: $*" >&2; exit 1; }
 say() { [[ -n "${QUIET:-}" ]] || echo "realm: $*" >&2; }
 
 usage() {
-  sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
 # ---------------------------------------------------------------- arguments
 CMD="${1:-}"; [[ -n "$CMD" ]] || usage; shift
 DIR="${FORWARDABLE_REALM_DIR:-$REPO/tmp/realm}"
-KDB="" REALM="" PORT_BASE="" AD_DELEGATION_ARG="" APP_PORT_ARG="" ALLOW_INSTALL=1 NEW_PASSWORD="" WITH_ROLE=1 NAMES=() PG_TLS=0 PG_STANDBY=0
+KDB="" REALM="" PORT_BASE="" AD_DELEGATION_ARG="" APP_PORT_ARG="" ALLOW_INSTALL=1 NEW_PASSWORD="" WITH_ROLE=1 NAMES=() PG_TLS=0 PG_STANDBY=0 PG_CASEINS=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --password) NEW_PASSWORD="$2"; shift 2 ;;
@@ -51,6 +56,7 @@ while [[ $# -gt 0 ]]; do
     --no-install) ALLOW_INSTALL=0; shift ;;
     --pg-tls) PG_TLS=1; shift ;;
     --pg-standby) PG_STANDBY=1; shift ;;
+    --krb-caseins-users) PG_CASEINS=1; shift ;;
     -q|--quiet) QUIET=1; shift ;;
     -h|--help) usage ;;
     -*) die "unknown argument '$1' (see --help)" ;;
@@ -478,6 +484,9 @@ EOF
     # (peer), so replication needs no password and no trust line; nobody else may replicate.
     echo "local       replication $RUN_AS   peer" >>"$DIR/pg/data/pg_hba.conf"
   fi
+  # pg_ident cannot lower-case a name: this is PostgreSQL's one way to let the ticket of Dana@REALM
+  # in as the role dana (it compares the principal's name and the role ignoring case).
+  [[ "$PG_CASEINS" == 1 ]] && printf 'krb_caseins_users = on\n' >>"$DIR/pg/data/postgresql.conf"
   return 0
 }
 
@@ -754,11 +763,13 @@ cmd_add_users() {
   [[ ${#NAMES[@]} -gt 0 ]] || die "add-users needs at least one user name"
   [[ -n "$NEW_PASSWORD" ]] || die "add-users needs --password"
   exec 9>"$LOCK"; flock 9
-  local n cmds="" sql=""
+  local n r cmds="" sql=""
   for n in "${NAMES[@]}"; do
-    [[ "$n" =~ ^[a-z][a-z0-9_]{0,62}$ ]] || die "user names are lower-case letters, digits and _ (not '$n')"
+    [[ "$n" =~ ^[A-Za-z][A-Za-z0-9_]{0,62}$ ]] || die "user names are letters, digits and _ (not '$n')"
     cmds+="addprinc +requires_preauth -pw $NEW_PASSWORD $n"$'\n'
-    [[ $WITH_ROLE -eq 1 ]] && sql+="DO \$\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$n') THEN CREATE ROLE $n LOGIN IN ROLE forwardable_users; GRANT CONNECT, TEMPORARY ON DATABASE forwardable TO $n; END IF; END\$\$;"
+    # The role is the lower-cased name (unquoted identifiers fold to lower case too).
+    r="${n,,}"
+    [[ $WITH_ROLE -eq 1 ]] && sql+="DO \$\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$r') THEN CREATE ROLE $r LOGIN IN ROLE forwardable_users; GRANT CONNECT, TEMPORARY ON DATABASE forwardable TO $r; END IF; END\$\$;"
   done
   # One kadmin.local for all: it reads its commands from standard input.
   printf '%s' "$cmds" | as_user $(krb_env) kadmin.local -r "$REALM" >>"$DIR/log/kadmin-local.log" 2>&1 || die "kadmin.local failed"

@@ -21,6 +21,8 @@ export {
   type ForwardableModuleOptions,
 } from './lib/forwardable.module';
 export { type AuthOptions, type PasswordLoginOptions, AUTH_OPTIONS } from './lib/auth/options';
+// The name-case rule of FORWARDABLE_USERNAME_CASE, for apps that take user or group names as input.
+export { roleNameCase, USERNAME_CASES, type UsernameCase } from '@forwardable/pg-gssapi';
 export { Public, CurrentUser, IS_PUBLIC } from './lib/auth/decorators';
 export { type AuthUser, SessionService } from './lib/auth/session.service';
 export { GroupsService } from './lib/auth/groups.service';

@@ -21,7 +21,10 @@ export {
   isLoopbackTarget,
   linkProtectionPolicy,
   roleFromPrincipal,
+  roleNameCase,
+  USERNAME_CASES,
   type GssapiConnectionTarget,
+  type UsernameCase,
   type GssapiTypeOrmOptions,
   type LinkProtectionPolicy,
 } from './lib/config';

@@ -21,6 +21,7 @@ export class AppModule {
           servicePrincipal: config.servicePrincipal,
           delegation: config.delegation,
           allowedRealms: config.allowedRealms,
+          usernameCase: config.usernameCase,
           sessionMaxAgeMs: config.sessionMaxAgeMs,
           maxSessionsPerUser: config.maxSessionsPerUser,
           secureCookies: config.secureCookies,

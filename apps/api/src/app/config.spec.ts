@@ -90,4 +90,11 @@ describe('FORWARDABLE_PG_GSSENCMODE and the loopback rule', () => {
     expect(problems({ FORWARDABLE_PG_HOST: 'localhost', FORWARDABLE_PG_READ_HOSTS: 'standby:99999' })).toMatch(/FORWARDABLE_PG_READ_HOSTS: "standby:99999"/);
     expect(problems({ FORWARDABLE_PG_HOST: 'localhost', FORWARDABLE_PG_GSSENCMODE: 'prefer', FORWARDABLE_PG_READ_HOSTS: 'db-standby.example.com' })).toMatch(/FORWARDABLE_PG_READ_HOSTS: db-standby.example.com: .*not on loopback/);
   });
+
+  // Name case (#20): exact by default; lower for AD-style principals; anything else stops the API.
+  it('reads FORWARDABLE_USERNAME_CASE: exact by default, lower on request, anything else refused with the allowed values', () => {
+    expect(loadConfig({ ...base, FORWARDABLE_PG_HOST: 'localhost' }).usernameCase).toBe('exact');
+    expect(loadConfig({ ...base, FORWARDABLE_PG_HOST: 'localhost', FORWARDABLE_USERNAME_CASE: 'lower' }).usernameCase).toBe('lower');
+    expect(problems({ FORWARDABLE_PG_HOST: 'localhost', FORWARDABLE_USERNAME_CASE: 'insensitive' })).toMatch(/FORWARDABLE_USERNAME_CASE=insensitive must be one of exact, lower.*krb_caseins_users = on/);
+  });
 });

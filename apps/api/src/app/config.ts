@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import { isAbsolute } from 'node:path';
 import { isSameOriginPath, type DelegationMode } from '@forwardable/shared/contracts';
 import { ldapOptionsFromEnv, type LdapOptions, type ReadHostOptions } from '@forwardable/nest';
-import { GSSENC_MODES, linkProtectionPolicy, SSL_MODES, type GssEncMode, type SslMode } from '@forwardable/pg-gssapi';
+import { GSSENC_MODES, linkProtectionPolicy, SSL_MODES, USERNAME_CASES, type GssEncMode, type SslMode, type UsernameCase } from '@forwardable/pg-gssapi';
 
 /** The API's validated configuration. There is no database user or password in it, by design. */
 export interface ApiConfig {
@@ -16,6 +16,11 @@ export interface ApiConfig {
   servicePrincipal: string;
   delegation: DelegationMode;
   allowedRealms?: string[];
+  /**
+   * FORWARDABLE_USERNAME_CASE: `exact` (default) or `lower` (AD principals such as `Alice@REALM`
+   * become the role `alice`; PostgreSQL then needs `krb_caseins_users = on`).
+   */
+  usernameCase: UsernameCase;
   sessionMaxAgeMs: number;
   /** Live sessions per principal; a new one beyond it ends the oldest. */
   maxSessionsPerUser: number;
@@ -148,6 +153,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
   if (delegation !== 'constrained' && delegation !== 'unconstrained') {
     problems.push(`FORWARDABLE_DELEGATION=${delegation} must be constrained (S4U2proxy) or unconstrained (forwarded TGT)`);
   }
+  const usernameCase = str('FORWARDABLE_USERNAME_CASE', 'exact') as string;
+  if (!USERNAME_CASES.includes(usernameCase as UsernameCase)) {
+    problems.push(
+      `FORWARDABLE_USERNAME_CASE=${usernameCase} must be one of ${USERNAME_CASES.join(', ')}: exact keeps the principal's name ` +
+        `as the role name, lower lower-cases it (Active Directory principals such as Alice@REALM; set krb_caseins_users = on in postgresql.conf)`,
+    );
+  }
   const credentialStore = str('FORWARDABLE_CREDENTIAL_STORE', 'memory');
   if (credentialStore !== 'memory' && credentialStore !== 'file') problems.push(`FORWARDABLE_CREDENTIAL_STORE=${credentialStore} must be memory or file`);
   const credentialDir = str('FORWARDABLE_CREDENTIAL_DIR');
@@ -218,6 +230,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     servicePrincipal,
     delegation: delegation as DelegationMode,
     allowedRealms: str('FORWARDABLE_ALLOWED_REALMS')?.split(',').map((r) => r.trim()).filter(Boolean),
+    usernameCase: usernameCase as UsernameCase,
     sessionMaxAgeMs: int('FORWARDABLE_SESSION_MAX_AGE_SECONDS', 8 * 3600, 60, 7 * 24 * 3600) * 1000,
     maxSessionsPerUser: int('FORWARDABLE_MAX_SESSIONS_PER_USER', 10, 1, 1000),
     trustedProxies,

@@ -230,4 +230,27 @@ describe('forwardable-roles sync on the LDAP realm', () => {
     expect(wrong.stderr).toMatch(/nowhere\.invalid/);
     expect(wrong.stdout).toBe('');
   });
+
+  it('FORWARDABLE_USERNAME_CASE=lower names roles as the API will: member Ivy and group ENG become ivy and eng (a dry run)', () => {
+    const caseGroup = `${tag}-case`;
+    const ivy = `${tag}_Ivy`;
+    const upperEng = engGroup.toUpperCase();
+    // LDAP compares cn case-insensitively, so ENG finds the eng group; the member's name comes from its DN.
+    ldap('ldapadd', `dn: ${groupDn(caseGroup)}\nobjectClass: groupOfNames\ncn: ${caseGroup}\nmember: ${memberDn(ivy)}\n`);
+    try {
+      const env = { FORWARDABLE_ROLES_USERS_GROUP: caseGroup, FORWARDABLE_ROLES_GROUPS: upperEng };
+      const lower = syncWith({ ...env, FORWARDABLE_USERNAME_CASE: 'lower' });
+      expect(lower.stderr).toBe('');
+      expect(lower.stdout).toContain(`CREATE ROLE "${ivy.toLowerCase()}" LOGIN IN ROLE "forwardable_managed";`);
+      expect(lower.stdout).not.toContain(ivy);
+      // the eng group role exists (earlier tests applied it): the upper-case request names it, nothing to create
+      expect(lower.stdout).not.toContain(upperEng);
+      const exact = syncWith(env);
+      expect(exact.stdout).toContain(`CREATE ROLE "${ivy}" LOGIN IN ROLE "forwardable_managed";`);
+      expect(exact.stdout).toContain(`CREATE ROLE "${upperEng}" NOLOGIN IN ROLE "forwardable_managed";`);
+      expect(syncWith({ ...env, FORWARDABLE_USERNAME_CASE: 'upper' }).stderr).toContain('FORWARDABLE_USERNAME_CASE=upper must be one of exact, lower');
+    } finally {
+      ldap('ldapdelete', `${groupDn(caseGroup)}\n`);
+    }
+  });
 });

@@ -31,6 +31,36 @@ export interface GssapiConnectionTarget {
   sslmode?: SslMode;
   /** PEM file of the CA for the server's certificate (libpq's `sslrootcert`). */
   sslrootcert?: string;
+  /**
+   * How the principal's name becomes the role name (see {@link roleFromPrincipal}): `exact`
+   * (default) or `lower`. With `lower`, PostgreSQL needs `krb_caseins_users = on` for a principal
+   * whose name is not already lower case.
+   */
+  usernameCase?: UsernameCase;
+}
+
+/**
+ * How a principal's name becomes a database role name: `exact` keeps it (`Alice@R` → `Alice`),
+ * `lower` lower-cases it (`Alice@R` → `alice`), for directories such as Active Directory where
+ * `Alice` and `alice` are one account and the ticket carries whichever case the user typed.
+ */
+export type UsernameCase = 'exact' | 'lower';
+
+/** The values {@link UsernameCase} may take, for validating configuration. */
+export const USERNAME_CASES: readonly UsernameCase[] = ['exact', 'lower'];
+
+/**
+ * A user or group name as a role name under `usernameCase`: lower-cased in `lower` mode (only the
+ * part before a trailing `@REALM`, which stays as written: realms are case-sensitive), unchanged
+ * in `exact` mode. What a typed grantee, a directory member or a group name goes through, so
+ * that they name the same role as {@link roleFromPrincipal} gives the user.
+ * @throws RangeError for an unknown mode, saying which are allowed.
+ */
+export function roleNameCase(name: string, usernameCase: UsernameCase = 'exact'): string {
+  if (usernameCase === 'exact') return name;
+  if (usernameCase !== 'lower') throw new RangeError(`usernameCase must be one of ${USERNAME_CASES.join(', ')}, not "${String(usernameCase)}"`);
+  const at = name.lastIndexOf('@');
+  return at > 0 ? `${name.slice(0, at).toLowerCase()}${name.slice(at)}` : name.toLowerCase();
 }
 
 /**
@@ -109,9 +139,11 @@ export function linkProtectionPolicy(
  * maps to `name@REALM`, so two realms' `dbadmin` never become one role (PostgreSQL then refuses
  * it unless such a role and a pg_ident mapping were made on purpose). A principal with an instance
  * (`svc/host@R`) has no role and is refused. The one mapping: `@forwardable/nest` uses it too.
- * @throws RangeError when the principal is malformed or its realm is not allowed.
+ * With `usernameCase` `lower` the name is lower-cased (`Alice@R` → `alice`); PostgreSQL then
+ * accepts the ticket of `Alice@R` for the role `alice` only with `krb_caseins_users = on`.
+ * @throws RangeError when the principal is malformed, its realm is not allowed, or the mode is unknown.
  */
-export function roleFromPrincipal(principal: string, allowedRealms?: string[]): string {
+export function roleFromPrincipal(principal: string, allowedRealms?: string[], usernameCase: UsernameCase = 'exact'): string {
   const at = principal.lastIndexOf('@');
   if (at <= 0 || at === principal.length - 1) throw new RangeError(`"${principal}" is not a Kerberos principal name (user@REALM)`);
   const name = principal.slice(0, at);
@@ -120,7 +152,8 @@ export function roleFromPrincipal(principal: string, allowedRealms?: string[]): 
   if (allowedRealms && !allowedRealms.includes(realm)) {
     throw new RangeError(`principals of realm ${realm} may not connect (allowed: ${allowedRealms.join(', ') || 'none'})`);
   }
-  return allowedRealms?.length && realm !== allowedRealms[0] ? `${name}@${realm}` : name;
+  const role = roleNameCase(name, usernameCase);
+  return allowedRealms?.length && realm !== allowedRealms[0] ? `${role}@${realm}` : role;
 }
 
 /**
@@ -136,7 +169,7 @@ export function gssapiClientConfig(
   target: GssapiConnectionTarget,
   overrides: { user?: string; onConnection?: (stream: GssapiStream) => void } = {},
 ): ClientConfig {
-  const user = overrides.user ?? roleFromPrincipal(credential.principal, target.allowedRealms);
+  const user = overrides.user ?? roleFromPrincipal(credential.principal, target.allowedRealms, target.usernameCase);
   const { gssencmode, sslmode } = linkProtectionPolicy(target);
   const make = gssapiStream({ credential, hostaddr: target.hostaddr, serviceName: target.serviceName, gssencmode, sslmode, sslrootcert: target.sslrootcert });
   const onConnection = overrides.onConnection;
@@ -159,7 +192,8 @@ export function gssapiClientConfig(
 /**
  * The target from the `FORWARDABLE_PG_*` variables the command-line tools share (what
  * `source tmp/realms/<realm>/realm.env` sets): HOST (the host in postgres/<host>), HOSTADDR,
- * PORT, DATABASE, GSSENCMODE, SSLMODE and SSLROOTCERT.
+ * PORT, DATABASE, GSSENCMODE, SSLMODE and SSLROOTCERT; and `FORWARDABLE_USERNAME_CASE` (`exact`
+ * or `lower`), so that a tool connects as the role the API would use for the same principal.
  * @throws Error naming the missing or invalid variable.
  */
 export function gssapiTargetFromEnv(env: NodeJS.ProcessEnv = process.env): GssapiConnectionTarget {
@@ -178,6 +212,10 @@ export function gssapiTargetFromEnv(env: NodeJS.ProcessEnv = process.env): Gssap
   if (ssl !== undefined && !SSL_MODES.includes(ssl as SslMode)) {
     throw new Error(`FORWARDABLE_PG_SSLMODE=${ssl} must be one of ${SSL_MODES.join(', ')}`);
   }
+  const usernameCase = env.FORWARDABLE_USERNAME_CASE?.trim() || undefined;
+  if (usernameCase !== undefined && !USERNAME_CASES.includes(usernameCase as UsernameCase)) {
+    throw new Error(`FORWARDABLE_USERNAME_CASE=${usernameCase} must be one of ${USERNAME_CASES.join(', ')}`);
+  }
   const target: GssapiConnectionTarget = {
     host: need('FORWARDABLE_PG_HOST'),
     hostaddr: env.FORWARDABLE_PG_HOSTADDR?.trim() || undefined,
@@ -186,6 +224,7 @@ export function gssapiTargetFromEnv(env: NodeJS.ProcessEnv = process.env): Gssap
     gssencmode: mode as GssEncMode | undefined,
     sslmode: ssl as SslMode | undefined,
     sslrootcert: env.FORWARDABLE_PG_SSLROOTCERT?.trim() || undefined,
+    usernameCase: usernameCase as UsernameCase | undefined,
   };
   const policy = linkProtectionPolicy(target);
   if (policy.warning) process.emitWarning(policy.warning, { code: 'FORWARDABLE_PG_CLEARTEXT' });

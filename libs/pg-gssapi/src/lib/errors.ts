@@ -143,7 +143,9 @@ export function pgAuthErrorFrom(f: ServerErrorFields, user: string): PgAuthError
     return new PgAuthError(
       'PG_GSSAPI_REJECTED',
       `PostgreSQL refused the Kerberos credential for role "${who}": the credential's principal (without its realm) ` +
-        `must equal the role name, and pg_hba.conf's krb_realm must be its realm. (${said})`,
+        `must equal the role name (if they differ only in case, as with FORWARDABLE_USERNAME_CASE=lower and a ` +
+        `principal such as Alice@REALM, set krb_caseins_users = on in postgresql.conf), and pg_hba.conf's krb_realm ` +
+        `must be its realm. (${said})`,
       f,
     );
   }

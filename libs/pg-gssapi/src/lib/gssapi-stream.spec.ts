@@ -7,7 +7,7 @@ import { DataSource } from 'typeorm';
 import { Credential } from '@forwardable/gssapi';
 import { ensureRealm, kinit, RealmEnv, runWithRealm } from '@forwardable/testing/realm';
 import { delegatedCredential, useRealm } from '@forwardable/testing/delegation';
-import { gssapiClientConfig, gssapiStream, PgAuthError, roleFromPrincipal } from '../index';
+import { gssapiClientConfig, gssapiStream, gssapiTargetFromEnv, PgAuthError, roleFromPrincipal, roleNameCase } from '../index';
 
 function target(realm: RealmEnv) {
   return { host: 'localhost', hostaddr: '127.0.0.1', port: realm.pg.port, database: realm.pg.database };
@@ -156,6 +156,20 @@ describe('errors that say what to fix', () => {
     // Two allowed realms: the first is home; the other's dbadmin is not the home realm's dbadmin.
     expect(roleFromPrincipal('dbadmin@B.TEST', ['FORWARDABLE.TEST', 'B.TEST'])).toBe('dbadmin@B.TEST');
     expect(() => roleFromPrincipal('nobody')).toThrow(RangeError);
+  });
+
+  it('usernameCase lower maps Alice@R to alice (the name only), the same rule a typed or directory name follows', () => {
+    expect(roleFromPrincipal('Alice@FORWARDABLE.TEST', undefined, 'lower')).toBe('alice');
+    expect(roleFromPrincipal('Alice@FORWARDABLE.TEST')).toBe('Alice');
+    expect(roleFromPrincipal('DbAdmin@B.TEST', ['FORWARDABLE.TEST', 'B.TEST'], 'lower')).toBe('dbadmin@B.TEST');
+    expect(roleNameCase('Engineering', 'lower')).toBe('engineering');
+    expect(roleNameCase('DbAdmin@B.TEST', 'lower')).toBe('dbadmin@B.TEST');
+    expect(roleNameCase('Engineering', 'exact')).toBe('Engineering');
+    expect(() => roleNameCase('x', 'upper' as never)).toThrow(/must be one of exact, lower/);
+    expect(gssapiTargetFromEnv({ FORWARDABLE_PG_HOST: 'localhost', FORWARDABLE_PG_PORT: '5432', FORWARDABLE_PG_DATABASE: 'd', FORWARDABLE_USERNAME_CASE: 'lower' }).usernameCase).toBe('lower');
+    expect(() => gssapiTargetFromEnv({ FORWARDABLE_PG_HOST: 'localhost', FORWARDABLE_PG_PORT: '5432', FORWARDABLE_PG_DATABASE: 'd', FORWARDABLE_USERNAME_CASE: 'Lower' })).toThrow(
+      /FORWARDABLE_USERNAME_CASE=Lower must be one of exact, lower/,
+    );
   });
 
   it('a Unix-socket host is refused: GSSAPI needs the host in the SPN', async () => {

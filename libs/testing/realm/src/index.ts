@@ -53,7 +53,8 @@ const realmTool = join(repoRoot, 'tools/realm/realm.sh');
  * closed LDAP/PostgreSQL ports),
  * ldap realm +100, rogue realm +200, Samba AD realm +300 (PostgreSQL +302, app +303), second
  * realms in realm.spec +350 (MIT) and +450 (AD), the fault suite's realm +400 and its resetting listener +410, the TLS realm (ensureTlsRealm) +500,
- * the hot-standby realm (ensureStandbyRealm) +600 (its standby PostgreSQL +605).
+ * the hot-standby realm (ensureStandbyRealm) +600 (its standby PostgreSQL +605), the name-case realm
+ * (ensureCaseRealm) +700.
  * Override with FORWARDABLE_TEST_PORT_BASE to test two checkouts on one machine at once.
  */
 export const testPortBase = Number(process.env.FORWARDABLE_TEST_PORT_BASE ?? 17600);
@@ -131,8 +132,9 @@ export function readRealm(dir: string): RealmEnv {
  * @param opts - another directory / port base / realm name, for a second realm beside the first;
  *   `pgTls`: PostgreSQL also offers TLS (`realm up --pg-tls`), for a realm of its own directory;
  *   `pgStandby`: a hot standby of PostgreSQL too (`realm up --pg-standby`), likewise.
+ *   `krbCaseinsUsers`: PostgreSQL's `krb_caseins_users = on` (`realm up --krb-caseins-users`), likewise.
  */
-export function ensureRealm(kdb: RealmKdb, opts: { dir?: string; portBase?: number; realm?: string; pgTls?: boolean; pgStandby?: boolean } = {}): RealmEnv {
+export function ensureRealm(kdb: RealmKdb, opts: { dir?: string; portBase?: number; realm?: string; pgTls?: boolean; pgStandby?: boolean; krbCaseinsUsers?: boolean } = {}): RealmEnv {
   const dir = opts.dir ?? testRealms[kdb].dir;
   const portBase = opts.portBase ?? testRealms[kdb].portBase;
   const flavour = kdb === 'samba-ad' ? ['--kdc', 'samba-ad'] : ['--kdb', kdb];
@@ -140,6 +142,7 @@ export function ensureRealm(kdb: RealmKdb, opts: { dir?: string; portBase?: numb
   if (opts.realm) args.push('--realm', opts.realm);
   if (opts.pgTls) args.push('--pg-tls');
   if (opts.pgStandby) args.push('--pg-standby');
+  if (opts.krbCaseinsUsers) args.push('--krb-caseins-users');
   const r = run('bash', args);
   if (r.status !== 0) fail(`npm run realm -- up ${flavour.join(' ')} --dir ${dir}`, r);
   return readRealm(dir);
@@ -179,6 +182,15 @@ export function standbyView(realm: RealmEnv): RealmEnv {
   return { ...realm, pg: { ...realm.pg, port: realm.pgStandbyPort } };
 }
 
+/**
+ * A db2 realm whose PostgreSQL compares principal and role names ignoring case
+ * (`krb_caseins_users = on`), for the FORWARDABLE_USERNAME_CASE suites: its own directory, so that
+ * the setting (and a test turning it off for a moment) touches no other suite.
+ */
+export function ensureCaseRealm(): RealmEnv {
+  return ensureRealm('db2', { dir: join(repoRoot, 'tmp/realms/test-case'), portBase: testPortBase + 700, krbCaseinsUsers: true });
+}
+
 /** Whether a process (a realm's daemon, by the PID in its PID file) is still running. */
 export function processAlive(pid: number): boolean {
   try {
@@ -209,16 +221,19 @@ export interface TicketCache {
 }
 
 /**
- * `kinit` a demo user with their password into a fresh FILE cache.
+ * `kinit` a demo user with their password into a fresh FILE cache; another user of the realm
+ * (one a test added, such as `Dana`) with the `password` given.
  * @param flags - extra kinit flags, such as `-F` (not forwardable) or `-l 30s`.
  */
-export function kinit(realm: RealmEnv, user: RealmUser, flags: string[] = [], password?: string): TicketCache {
-  const d = mkdtempSync(join(tmpdir(), `fw-${user}-`));
+export function kinit(realm: RealmEnv, user: RealmUser | (string & {}), flags: string[] = [], password?: string): TicketCache {
+  const secret = password ?? realm.passwords[user as RealmUser];
+  if (secret === undefined) throw new Error(`kinit ${user}: not a demo user, so its password must be given`);
+  const d = mkdtempSync(join(tmpdir(), `fw-${user.toLowerCase()}-`));
   const path = join(d, 'ccache');
   const name = `FILE:${path}`;
   const r = run('kinit', [...flags, `${user}@${realm.realm}`], {
     env: realmProcessEnv(realm, { KRB5CCNAME: name }),
-    input: `${password ?? realm.passwords[user]}\n`,
+    input: `${secret}\n`,
   });
   if (r.status !== 0) fail(`kinit ${user}`, r);
   return { name, path, destroy: () => rmSync(d, { recursive: true, force: true }) };

@@ -4,8 +4,12 @@ import type { AccessLevel } from '@forwardable/shared/contracts';
 
 /** A name for a file or folder: no slash, no NUL, 1-255 characters. */
 const NAME = /^[^/\0]+$/;
-/** A database role name as Forwardable creates them (the principal without the realm). */
-const ROLE = /^[a-z_][a-z0-9_.-]{0,62}$/;
+/**
+ * A database role name as Forwardable creates them (the principal without the realm), or a group.
+ * Upper case too: a role may be mixed-case (FORWARDABLE_USERNAME_CASE=exact, `Dana`), and in
+ * `lower` mode a typed `Dana` names the role `dana` (the service maps it).
+ */
+const ROLE = /^[A-Za-z_][A-Za-z0-9_.-]{0,62}$/;
 
 export class CreateDirectoryDto {
   @IsString() @Length(1, 255) @Matches(NAME, { message: 'name must not contain / or NUL' }) name!: string;
@@ -32,7 +36,7 @@ export class UpdateDirectoryDto {
 }
 
 export class GrantDto {
-  @IsString() @Matches(ROLE, { message: 'grantee must be a user name (lower-case letters, digits, _ . -)' }) grantee!: string;
+  @IsString() @Matches(ROLE, { message: 'grantee must be a user or group name (letters, digits, _ . -)' }) grantee!: string;
   @IsOptional() @IsIn(['read', 'write'], { message: 'level must be read or write' }) level?: AccessLevel;
 }
 

@@ -1,6 +1,6 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
-import { ApiException, AuthUser, UserDb } from '@forwardable/nest';
+import { ApiException, AUTH_OPTIONS, AuthOptions, AuthUser, roleNameCase, UserDb } from '@forwardable/nest';
 import type { Access, AccessLevel, DirectoryDto, FileDto, FileSummaryDto, ListingResponse, PermissionDto, SearchResponse, TreeResponse } from '@forwardable/shared/contracts';
 
 type Row = Record<string, unknown>;
@@ -75,7 +75,15 @@ async function statement(ds: DataSource, sql: string, params: unknown[]): Promis
  */
 @Injectable()
 export class FilesService {
-  constructor(private readonly db: UserDb) {}
+  constructor(
+    private readonly db: UserDb,
+    @Inject(AUTH_OPTIONS) private readonly auth: Pick<AuthOptions, 'usernameCase'> = {},
+  ) {}
+
+  /** The role a typed user or group name refers to (`usernameCase` `lower`: `Carol` → `carol`). */
+  private roleName(typed: string): string {
+    return roleNameCase(typed, this.auth.usernameCase);
+  }
 
   /** One statement of a change (or a check within one), on the primary: the user's next reads see it. */
   private q(user: AuthUser, sql: string, params: unknown[] = []): Promise<Row[]> {
@@ -238,9 +246,11 @@ export class FilesService {
    * row-level security binds: a login role in the group, not a superuser or a BYPASSRLS role (they
    * see every row anyway, and a grant naming them would claim a limit that does not exist), or a
    * directory group role provisioned by `forwardable-roles` (NOLOGIN, in `forwardable_managed`),
-   * whose members the RLS helpers let in.
+   * whose members the RLS helpers let in. The typed name is mapped like a principal's name
+   * (`usernameCase` `lower`: `Carol` → `carol`), so it names the role the user signs in as.
    */
-  async grant(user: AuthUser, kind: 'file' | 'directory', id: string, grantee: string, level?: AccessLevel | null): Promise<PermissionDto> {
+  async grant(user: AuthUser, kind: 'file' | 'directory', id: string, typed: string, level?: AccessLevel | null): Promise<PermissionDto> {
+    const grantee = this.roleName(typed);
     // null passes the validator as "not given", like an absent level
     const lvl: AccessLevel = level ?? 'read';
     const t = SHARING[kind];
@@ -274,9 +284,14 @@ export class FilesService {
     return { grantee: String(r.grantee), level: r.level === 'write' ? 'write' : 'read', grantedAt: iso(r.granted_at) };
   }
 
-  async revoke(user: AuthUser, kind: 'file' | 'directory', id: string, grantee: string): Promise<void> {
+  /**
+   * Remove a grant; the grantee is named as for {@link FilesService.grant}, or exactly as the grant
+   * lists it (a grant made before `usernameCase` became `lower` can still be revoked from the list).
+   */
+  async revoke(user: AuthUser, kind: 'file' | 'directory', id: string, typed: string): Promise<void> {
     const t = SHARING[kind];
-    const rows = await this.q(user, `DELETE FROM ${t.perm} WHERE ${t.fk} = $1 AND grantee = $2 RETURNING grantee`, [id, grantee]);
+    const names = [...new Set([this.roleName(typed), typed])];
+    const rows = await this.q(user, `DELETE FROM ${t.perm} WHERE ${t.fk} = $1 AND grantee = ANY($2::text[]) RETURNING grantee`, [id, names]);
     if (!rows.length) throw notFound('that permission');
   }
 

@@ -1,5 +1,5 @@
 import type { Credential, StoredCache } from '@forwardable/gssapi';
-import { roleFromPrincipal } from '@forwardable/pg-gssapi';
+import { roleFromPrincipal, type UsernameCase } from '@forwardable/pg-gssapi';
 import { ApiException } from './errors';
 
 /** Why a lease ended: what the pool closing it counts, and what a log line says. */
@@ -18,6 +18,8 @@ export interface CredentialLeaseInit {
    * Default: the principal's own realm (any realm: the KDC vouched for it), for use outside the vault.
    */
   realms?: readonly string[];
+  /** How the principal's name becomes the role name: `exact` (default) or `lower` (see {@link databaseRoleOf}). */
+  usernameCase?: UsernameCase;
   /** Epoch ms; never later than the credential's own end. Default: the credential's end. */
   expiresAt?: number;
   /** The credential's FILE cache, when the vault stored one: destroyed with the lease. */
@@ -56,7 +58,7 @@ export class CredentialLease {
     this.cred = init.credential;
     try {
       this.principal = init.credential.principal;
-      this.role = databaseRoleOf(this.principal, init.realms ?? [realmPart(this.principal)]);
+      this.role = databaseRoleOf(this.principal, init.realms ?? [realmPart(this.principal)], init.usernameCase);
     } catch (err) {
       void init.file?.destroy(); // never rejects; the caller gets the refusal now
       init.credential.dispose();
@@ -151,9 +153,11 @@ function realmPart(principal: string): string {
  * to the role `name@OTHER`, so that two realms' `dbadmin` never fold into one role (PostgreSQL's
  * `include_realm=0` then refuses it unless an administrator created that role on purpose, with a
  * pg_ident map). Service principals, enterprise names and principals of other realms are refused.
+ * With `usernameCase` `lower` the name part is lower-cased (`Alice@HOME` → `alice`), for
+ * directories where case does not tell accounts apart (Active Directory).
  * @throws ApiException 403 `REALM_REFUSED`, saying what to do.
  */
-export function databaseRoleOf(principal: string, realms: readonly string[]): string {
+export function databaseRoleOf(principal: string, realms: readonly string[], usernameCase: UsernameCase = 'exact'): string {
   const at = principal.lastIndexOf('@');
   const name = at > 0 ? principal.slice(0, at) : '';
   const realm = at > 0 ? principal.slice(at + 1) : '';
@@ -176,5 +180,5 @@ export function databaseRoleOf(principal: string, realms: readonly string[]): st
     throw new ApiException(403, 'REALM_REFUSED', `users of realm ${realm} may not sign in here`, `Allowed realms: ${realms.join(', ')}.`);
   }
   // The mapping itself is pg-gssapi's, so the API and the operator tools (migrations, CLIs) agree.
-  return roleFromPrincipal(principal, [...realms]);
+  return roleFromPrincipal(principal, [...realms], usernameCase);
 }

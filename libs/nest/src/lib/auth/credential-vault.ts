@@ -2,7 +2,8 @@ import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/commo
 import { mkdirSync, statSync } from 'node:fs';
 import type { Credential, StoredCache } from '@forwardable/gssapi';
 import { CredentialLease, databaseRoleOf, LeaseEndReason } from './credential-lease';
-import { AUTH_OPTIONS, AuthOptions, realmOf } from './options';
+import type { UsernameCase } from '@forwardable/pg-gssapi';
+import { AUTH_OPTIONS, AuthOptions, realmOf, usernameCaseOf } from './options';
 
 /**
  * Session id → the {@link CredentialLease} of the user's Kerberos credential, in this process only.
@@ -18,10 +19,13 @@ export class CredentialVault implements OnApplicationShutdown {
   private readonly fileDir: string | null;
   /** The realms users may come from; the first is the home realm (no suffix on the role). */
   readonly realms: readonly string[];
+  /** How a principal's name becomes its role name ({@link AuthOptions.usernameCase}). */
+  readonly usernameCase: UsernameCase;
 
   constructor(@Inject(AUTH_OPTIONS) options: AuthOptions) {
     this.fileDir = options.credentialStore === 'file' ? privateDir(options.fileCacheDir) : null;
     this.realms = options.allowedRealms?.length ? options.allowedRealms : [realmOf(options.servicePrincipal)];
+    this.usernameCase = usernameCaseOf(options);
   }
 
   /**
@@ -33,7 +37,7 @@ export class CredentialVault implements OnApplicationShutdown {
     await this.end(id, 'replaced');
     try {
       // Refuse before anything is written: a refused principal's ticket never reaches the disk.
-      databaseRoleOf(credential.principal, this.realms);
+      databaseRoleOf(credential.principal, this.realms, this.usernameCase);
     } catch (err) {
       credential.dispose();
       throw err;
@@ -48,7 +52,7 @@ export class CredentialVault implements OnApplicationShutdown {
         throw err;
       }
     }
-    const lease = new CredentialLease({ credential, sessionId: id, realms: this.realms, expiresAt, file });
+    const lease = new CredentialLease({ credential, sessionId: id, realms: this.realms, usernameCase: this.usernameCase, expiresAt, file });
     this.held.set(id, lease);
     lease.onEnd(() => {
       if (this.held.get(lease.sessionId) === lease) this.held.delete(lease.sessionId);

@@ -1,5 +1,6 @@
 import type { DelegationMode } from '../contract';
 import type { KerberosConfig } from '@forwardable/gssapi';
+import { USERNAME_CASES, type UsernameCase } from '@forwardable/pg-gssapi';
 import type { SessionStore } from './session-store';
 
 /** Password fallback settings (as django-auth-kerberos offers them, with safer defaults). */
@@ -12,7 +13,10 @@ export interface PasswordLoginOptions {
    * anyone in; it is logged loudly at start-up.
    */
   verifyKdc?: boolean;
-  /** Lower-case the user name before building the principal (`Alice` → `alice@REALM`). Default true. */
+  /**
+   * Lower-case the user name before building the principal (`Alice` → `alice@REALM`); when the
+   * KDC has no such principal, the name as typed is tried (`Alice@REALM`). Default true.
+   */
   caseInsensitive?: boolean;
   /**
    * Where the SPA goes after a password sign-in when the request names no page to return to.
@@ -39,6 +43,17 @@ export interface AuthOptions {
    * realm to `name@REALM` (two realms' `dbadmin` never become one role).
    */
   allowedRealms?: string[];
+  /**
+   * How a principal's name becomes the user's database role and the name the API shows
+   * (`FORWARDABLE_USERNAME_CASE`): `exact` (default) keeps it, `lower` lower-cases it, so that
+   * `Alice@AD.EXAMPLE` and `alice@AD.EXAMPLE` (one Active Directory account, whichever case the
+   * user typed) are the role `alice`. Applied to sessions, `/api/auth/me`, per-user pools, the
+   * group names of a session and the grantees a user types. With `lower`, PostgreSQL must have
+   * `krb_caseins_users = on` (its principal-vs-role check is case-sensitive otherwise), and two
+   * principals that differ only in case become one role: use it only where the KDC treats them
+   * as one account. Any other value is refused at start-up.
+   */
+  usernameCase?: UsernameCase;
   /** Longest session, whatever the credential says. Default 8 h. */
   sessionMaxAgeMs?: number;
   /**
@@ -113,4 +128,16 @@ export function realmOf(principal: string): string {
   const at = principal.lastIndexOf('@');
   if (at < 0) throw new RangeError(`"${principal}" has no realm: write it as service/host@REALM`);
   return principal.slice(at + 1);
+}
+
+/**
+ * The {@link AuthOptions.usernameCase} in effect (default `exact`).
+ * @throws RangeError for any other value, naming the allowed ones.
+ */
+export function usernameCaseOf(options: Pick<AuthOptions, 'usernameCase'>): UsernameCase {
+  const c = options.usernameCase ?? 'exact';
+  if (!USERNAME_CASES.includes(c)) {
+    throw new RangeError(`usernameCase (FORWARDABLE_USERNAME_CASE) must be one of ${USERNAME_CASES.join(', ')}, not "${String(c)}"`);
+  }
+  return c;
 }

@@ -31,6 +31,17 @@ export class PasswordLoginService implements OnModuleInit {
 
   /** The principal for what the user typed: `Alice`, `alice` or `alice@REALM` (only our realm). */
   principalFor(username: string): string {
+    return this.principalsFor(username)[0];
+  }
+
+  /**
+   * The principals to try for what the user typed, in order: with {@link PasswordLoginOptions.caseInsensitive}
+   * the lower-cased name first (`Alice` → `alice@REALM`, MIT's convention), then the name as typed
+   * when it differs (`Alice@REALM`: a mixed-case principal of a case-sensitive MIT KDC, the kind
+   * `FORWARDABLE_USERNAME_CASE=lower` maps to `alice`). Active Directory's KDC ignores case, so
+   * there the first one answers.
+   */
+  principalsFor(username: string): string[] {
     let name = username.trim();
     const at = name.lastIndexOf('@');
     if (at >= 0) {
@@ -39,14 +50,30 @@ export class PasswordLoginService implements OnModuleInit {
       name = name.slice(0, at);
     }
     if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) throw new ApiException(400, 'INVALID_INPUT', 'the user name has characters a Kerberos user name cannot have');
-    if (this.options.passwordLogin?.caseInsensitive ?? true) name = name.toLowerCase();
-    return `${name}@${this.realm}`;
+    if (!(this.options.passwordLogin?.caseInsensitive ?? true)) return [`${name}@${this.realm}`];
+    const lower = name.toLowerCase();
+    return lower === name ? [`${lower}@${this.realm}`] : [`${lower}@${this.realm}`, `${name}@${this.realm}`];
   }
 
   /** Sign in; the caller owns the returned credential. */
   async login(username: string, password: string): Promise<Credential> {
     if (!this.enabled) throw new ApiException(404, 'NOT_FOUND', 'password sign-in is turned off on this server');
-    const principal = this.principalFor(username);
+    const [first, ...others] = this.principalsFor(username);
+    try {
+      return await this.attempt(first, password);
+    } catch (err) {
+      // Only "no such principal" moves on to the name as typed: a wrong password for an existing
+      // principal is never tried again under another name (one failed attempt per sign-in).
+      if (!others.length || !(err instanceof GssError) || err.code !== 'ERR_GSS_CLIENT_NOT_FOUND') throw this.translate(err, first);
+    }
+    try {
+      return await this.attempt(others[0], password);
+    } catch (err) {
+      throw this.translate(err, others[0]);
+    }
+  }
+
+  private async attempt(principal: string, password: string): Promise<Credential> {
     // Wiped by the binding after use (it copies into native memory it zeroes).
     const secret = Buffer.from(password, 'utf8');
     try {
@@ -57,8 +84,6 @@ export class PasswordLoginService implements OnModuleInit {
         servicePrincipal: this.options.servicePrincipal,
         verifyKdc: this.verifyKdc,
       });
-    } catch (err) {
-      throw this.translate(err, principal);
     } finally {
       secret.fill(0);
     }

@@ -4,6 +4,7 @@
  * (Sign-in, the cap and logout against the real KDC are in apps/api/src/hardening/sessions.spec.ts.)
  */
 import { databaseRoleOf } from './credential-lease';
+import { CredentialVault } from './credential-vault';
 import { ApiException } from './errors';
 import { MemorySessionStore, SessionData } from './session-store';
 
@@ -55,6 +56,23 @@ describe('databaseRoleOf (the one principal → role mapping)', () => {
     expect(databaseRoleOf('dbadmin@A.TEST', ['A.TEST', 'B.TEST'])).toBe('dbadmin');
     // Regression: with two allowed realms, dbadmin@B.TEST became the admin role dbadmin.
     expect(databaseRoleOf('dbadmin@B.TEST', ['A.TEST', 'B.TEST'])).toBe('dbadmin@B.TEST');
+  });
+
+  it('usernameCase lower (FORWARDABLE_USERNAME_CASE) lower-cases the name, never the realm; exact keeps it', () => {
+    expect(databaseRoleOf('Alice@A.TEST', ['A.TEST', 'B.TEST'], 'lower')).toBe('alice');
+    expect(databaseRoleOf('ALICE@A.TEST', ['A.TEST'], 'lower')).toBe(databaseRoleOf('alice@A.TEST', ['A.TEST'], 'lower'));
+    expect(databaseRoleOf('DbAdmin@B.TEST', ['A.TEST', 'B.TEST'], 'lower')).toBe('dbadmin@B.TEST');
+    expect(databaseRoleOf('Alice@A.TEST', ['A.TEST'])).toBe('Alice');
+    expect(databaseRoleOf('Alice@A.TEST', ['A.TEST'], 'exact')).toBe('Alice');
+    // The realm is still checked as written: realms are case-sensitive.
+    expect(() => databaseRoleOf('alice@a.test', ['A.TEST'], 'lower')).toThrow(ApiException);
+  });
+
+  it('an unknown usernameCase is refused when the module starts (the vault is made), naming the allowed values', () => {
+    const options = { keytab: '/nonexistent', servicePrincipal: 'HTTP/web@A.TEST', usernameCase: 'upper' as never };
+    expect(() => new CredentialVault(options)).toThrow(/usernameCase \(FORWARDABLE_USERNAME_CASE\) must be one of exact, lower, not "upper"/);
+    expect(new CredentialVault({ ...options, usernameCase: 'lower' }).usernameCase).toBe('lower');
+    expect(new CredentialVault({ ...options, usernameCase: undefined }).usernameCase).toBe('exact');
   });
 
   it('refuses other realms, services and enterprise names with a 403 that says what to do', () => {

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import type { Credential } from '@forwardable/gssapi';
+import { roleNameCase } from '@forwardable/pg-gssapi';
 import type { DelegationKind } from '../contract';
 import { databaseRoleOf } from './credential-lease';
 import { CredentialVault } from './credential-vault';
@@ -61,7 +62,16 @@ export class SessionService implements OnModuleInit, OnApplicationShutdown {
    * @throws ApiException 403 `REALM_REFUSED`.
    */
   userOf(principal: string): string {
-    return databaseRoleOf(principal, this.vault.realms);
+    return databaseRoleOf(principal, this.vault.realms, this.vault.usernameCase);
+  }
+
+  /**
+   * The role a name typed by a user (a grantee: `Carol`, `carol`, a group such as `Engineering`)
+   * refers to, under {@link AuthOptions.usernameCase}: lower-cased in `lower` mode, as is in
+   * `exact` mode. So a share to `Carol` reaches the user whose session says `carol`.
+   */
+  roleName(typed: string): string {
+    return roleNameCase(typed, this.vault.usernameCase);
   }
 
   /**
@@ -81,14 +91,16 @@ export class SessionService implements OnModuleInit, OnApplicationShutdown {
     const id = randomBytes(32).toString('base64url');
     const lease = await this.vault.lease(id, credential, now + this.maxAgeMs);
     try {
-      const groups = await this.groups.groupsOf(lease.principal, lease.role, groupSids);
+      // Group names are role names too (shares name them, forwardable-roles creates them): in
+      // `lower` mode they follow the same case rule as the user's own role.
+      const groups = [...new Set((await this.groups.groupsOf(lease.principal, lease.role, groupSids)).map((g) => this.roleName(g)))].sort();
       const data: SessionData = {
         principal: lease.principal,
         user: lease.role,
         delegation,
         mode: this.options.delegation ?? 'constrained',
         groups,
-        isAdmin: groups.includes(this.groups.adminGroup),
+        isAdmin: groups.includes(this.roleName(this.groups.adminGroup)),
         createdAt: now,
         expiresAt: lease.expiresAt,
       };

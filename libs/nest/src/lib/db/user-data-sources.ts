@@ -65,7 +65,11 @@ export interface UserDataSourceCounters {
 }
 
 interface Entry {
-  /** The principal: one pool per user, whatever the number of their sessions. */
+  /**
+   * The database role (the lease's `role`): one pool per user, whatever the number of their
+   * sessions. In `exact` mode one role is one principal; in `lower` mode `Alice@R` and `alice@R`
+   * (one directory account) share the pool of `alice`, as they share the role.
+   */
   key: string;
   /** The lease whose credential this pool's connections were opened with. */
   lease: CredentialLease;
@@ -156,7 +160,9 @@ interface Group {
  * flight finishes and its connection closes; the next request of another live session of the
  * user opens a new pool with that session's own credential. So an ended credential never opens a
  * connection again and no connection it opened outlives its last query. Two simultaneous first
- * requests of one user create one pool, and no two principals ever share one.
+ * requests of one user create one pool, and no two roles ever share one (the pool is keyed by the
+ * database role it connects as, so principals that map to one role, such as `Alice@R` and `alice@R`
+ * with `usernameCase` `lower`, share it).
  *
  * **Scheduling** (when the caps `maxUsers` / `maxConnections` are reached). Opening a pool costs
  * a Kerberos service ticket plus a GSSAPI-encrypted PostgreSQL connect (measured 8-30 ms on the
@@ -277,7 +283,7 @@ export class UserDataSources implements OnApplicationShutdown {
     const ds = await this.primary(lease);
     // Handed out raw: the caller may write with it at any time, so this user's reads stay on the
     // primary for a while and then wait for the standby to pass the primary's position (read()).
-    if (this.standbys.length) this.noteWrite(lease.principal, null);
+    if (this.standbys.length) this.noteWrite(lease.role, null);
     return ds;
   }
 
@@ -295,16 +301,16 @@ export class UserDataSources implements OnApplicationShutdown {
       result = await fn(ds);
     } catch (err) {
       // Part of it may have committed: treat it as a write of unknown position.
-      this.noteWrite(lease.principal, null);
+      this.noteWrite(lease.role, null);
       throw err;
     }
     try {
       // The insert position, not pg_current_wal_lsn(): with synchronous_commit off the commit
       // record may be inserted but not yet written, and the standby must replay past it.
       const [row] = (await ds.query('SELECT pg_current_wal_insert_lsn()::text AS lsn')) as { lsn: string }[];
-      this.noteWrite(lease.principal, parseLsn(row.lsn));
+      this.noteWrite(lease.role, parseLsn(row.lsn));
     } catch {
-      this.noteWrite(lease.principal, null);
+      this.noteWrite(lease.role, null);
     }
     return result;
   }
@@ -331,7 +337,7 @@ export class UserDataSources implements OnApplicationShutdown {
    * @throws as {@link UserDataSources.get}, or what `fn` throws (SQL errors are never retried).
    */
   async read<T>(lease: CredentialLease, fn: (dataSource: DataSource) => Promise<T>): Promise<T> {
-    const standby = this.standbyFor(lease.principal);
+    const standby = this.standbyFor(lease.role);
     if (!standby) {
       this.reads.primary++;
       return fn(await this.primary(lease));
@@ -362,7 +368,7 @@ export class UserDataSources implements OnApplicationShutdown {
   private async primary(lease: CredentialLease): Promise<DataSource> {
     if (this.closed) throw this.shutdownError();
     if (!lease.live) throw new CredentialExpiredError(lease.principal);
-    const key = lease.principal;
+    const key = lease.role;
     const existing = this.entries.get(key);
     if (existing && existing.lease.live) {
       if (waitingCount(existing.dataSource) >= this.maxQueuePerUser) {
@@ -377,32 +383,36 @@ export class UserDataSources implements OnApplicationShutdown {
     return this.enqueue(key, lease);
   }
 
-  /** Close the pool of a user (all their sessions). Safe to call for a user with no pool. */
-  async release(principal: string): Promise<void> {
-    this.pendingWrites.delete(principal);
-    await Promise.all(this.standbys.map((s) => s.pools.release(principal)));
+  /**
+   * Close the pool of a user (all their sessions), named by database role or by principal, on the
+   * primary and on every standby. Safe to call for a user with no pool.
+   */
+  async release(user: string): Promise<void> {
+    this.pendingWrites.delete(this.keyOf(user));
+    await Promise.all(this.standbys.map((s) => s.pools.release(user)));
     // Let an open in progress finish (its waiters get it), then close it.
-    await this.groups.get(principal)?.done;
-    const entry = this.entries.get(principal);
+    const key = this.keyOf(user);
+    await this.groups.get(key)?.done;
+    const entry = this.entries.get(key);
     if (entry) await this.close(entry, 'released');
   }
 
-  /** Note a write of `principal` at WAL position `lsn` (`null`: unknown yet); keeps the later one. */
-  private noteWrite(principal: string, lsn: bigint | null): void {
-    const prev = this.pendingWrites.get(principal);
+  /** Note a write of the role `role` at WAL position `lsn` (`null`: unknown yet); keeps the later one. */
+  private noteWrite(role: string, lsn: bigint | null): void {
+    const prev = this.pendingWrites.get(role);
     const merged = lsn === null || (prev && prev.lsn === null) ? null : prev?.lsn && prev.lsn > lsn ? prev.lsn : lsn;
-    this.pendingWrites.set(principal, { lsn: merged, at: Date.now() });
+    this.pendingWrites.set(role, { lsn: merged, at: Date.now() });
   }
 
   /**
-   * The standby that serves `principal`'s reads now (`null`: the primary). The user's member of the
+   * The standby that serves the role `role`'s reads now (`null`: the primary). The user's member of the
    * read set by hash (the primary is the last member when `primaryServesReads`); a standby out of
    * service passes its users to the next standby in service, else to the primary.
    */
-  private standbyFor(principal: string): Standby | null {
+  private standbyFor(role: string): Standby | null {
     const n = this.standbys.length;
     if (!n || this.closed) return null;
-    const first = fnv1a(principal) % (n + (this.primaryServesReads ? 1 : 0));
+    const first = fnv1a(role) % (n + (this.primaryServesReads ? 1 : 0));
     if (first === n) return null;
     const now = Date.now();
     for (let i = 0; i < n; i++) {
@@ -419,7 +429,8 @@ export class UserDataSources implements OnApplicationShutdown {
    */
   private async check(standby: Standby, ds: DataSource, lease: CredentialLease): Promise<'serve' | 'after-write' | 'unhealthy'> {
     const now = Date.now();
-    const key = lease.principal;
+    // By database role, like the pools: the sessions of one role share what they wrote.
+    const key = lease.role;
     const pending = this.pendingWrites.get(key);
     const due = now - standby.checkedAt >= this.standbyCheckIntervalMs;
     if (!pending && !due) return 'serve';
@@ -475,6 +486,13 @@ export class UserDataSources implements OnApplicationShutdown {
     standby.down = why;
   }
 
+  /** The pool key (database role) of a role or principal name: a principal is looked up among the open pools' leases. */
+  private keyOf(user: string): string {
+    if (this.entries.has(user) || this.groups.has(user)) return user;
+    for (const e of this.entries.values()) if (e.lease.principal === user) return e.key;
+    return user;
+  }
+
   /** What is open now, for metrics and tests. `waiting` counts requests queued for a slot. */
   stats(): {
     users: number;
@@ -525,9 +543,9 @@ export class UserDataSources implements OnApplicationShutdown {
     };
   }
 
-  /** Whether a pool of `principal` is open now, and the session whose credential it uses (for tests). */
-  poolOf(principal: string): { sessionId: string; size: number } | null {
-    const e = this.entries.get(principal);
+  /** Whether a pool of `user` (a database role or a principal) is open now, and the session whose credential it uses (for tests). */
+  poolOf(user: string): { sessionId: string; size: number } | null {
+    const e = this.entries.get(this.keyOf(user));
     return e ? { sessionId: e.lease.sessionId, size: e.size } : null;
   }
 

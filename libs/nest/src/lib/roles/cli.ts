@@ -7,7 +7,7 @@
  */
 import { Client as PgClient } from 'pg';
 import { Credential } from '@forwardable/gssapi';
-import { gssapiClientConfig, gssapiTargetFromEnv } from '@forwardable/pg-gssapi';
+import { gssapiClientConfig, gssapiTargetFromEnv, type UsernameCase } from '@forwardable/pg-gssapi';
 import { ldapOptionsFromEnv } from '../directory/ldap';
 import { renderRolePlan } from './plan';
 import { syncRoles } from './sync';
@@ -25,6 +25,7 @@ environment: FORWARDABLE_LDAP_URL, _BASE, _GROUPS_BASE, _SASL_SERVICE, _CA_FILE,
 _BIND_PASSWORD(_FILE) (as the API reads them; without a bind DN the directory bind is GSSAPI with KRB5CCNAME's ticket),
 FORWARDABLE_LDAP_USER_ATTRIBUTE (default krbPrincipalName; sAMAccountName in AD),
 FORWARDABLE_ROLES_LOGIN_GROUPS (roles every user joins, default forwardable_users), FORWARDABLE_ALLOWED_REALMS,
+FORWARDABLE_USERNAME_CASE (exact or lower, as the API maps names; lower: Alice and Engineering become alice and engineering),
 FORWARDABLE_PG_HOST (the host in postgres/<host>), FORWARDABLE_PG_HOSTADDR, FORWARDABLE_PG_PORT, FORWARDABLE_PG_DATABASE, KRB5CCNAME.
 `;
 
@@ -64,7 +65,7 @@ async function operatorCredential(env: NodeJS.ProcessEnv): Promise<Credential> {
  * The operator's own connection: their Kerberos ticket (KRB5CCNAME), GSSAPI to PostgreSQL, no
  * password. The one place this CLI connects, so it can move to a shared connection factory.
  */
-async function operatorConnection(env: NodeJS.ProcessEnv): Promise<{ client: PgClient; principal: string; close(): Promise<void> }> {
+async function operatorConnection(env: NodeJS.ProcessEnv): Promise<{ client: PgClient; principal: string; usernameCase?: UsernameCase; close(): Promise<void> }> {
   // The one target reader and connection factory (the API's encryption settings included).
   const target = gssapiTargetFromEnv(env);
   const credential = await operatorCredential(env);
@@ -80,6 +81,7 @@ async function operatorConnection(env: NodeJS.ProcessEnv): Promise<{ client: PgC
   return {
     client,
     principal: credential.principal,
+    usernameCase: target.usernameCase,
     close: async () => {
       await client.end().catch(() => undefined);
       credential.dispose();
@@ -100,6 +102,9 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
       loginGroups: env.FORWARDABLE_ROLES_LOGIN_GROUPS === undefined ? undefined : list(env.FORWARDABLE_ROLES_LOGIN_GROUPS),
       userAttribute: env.FORWARDABLE_LDAP_USER_ATTRIBUTE?.trim() || undefined,
       allowedRealms: env.FORWARDABLE_ALLOWED_REALMS ? list(env.FORWARDABLE_ALLOWED_REALMS) : undefined,
+      // The operator's target already read and checked it (gssapiTargetFromEnv): the roles are
+      // named as the API will name them.
+      usernameCase: conn.usernameCase,
       // A GSSAPI bind to the directory as the operator: the same ticket the database sees.
       gssapiCredential: () => operatorCredential(env),
       drop: args.drop,

@@ -4,7 +4,7 @@
  */
 import { AndFilter, Client, EqualityFilter, OrFilter } from 'ldapts';
 import type { Credential } from '@forwardable/gssapi';
-import { roleFromPrincipal } from '@forwardable/pg-gssapi';
+import { roleFromPrincipal, roleNameCase, type UsernameCase } from '@forwardable/pg-gssapi';
 import { firstRdn, LdapOptions, withLdap } from '../directory/ldap';
 import { firstRangeDescription, readAllValues } from '../directory/ranged';
 
@@ -23,6 +23,12 @@ export interface DirectoryReadOptions {
   /** Realms whose principals may have roles; default: any. */
   allowedRealms?: string[];
   /**
+   * How names become role names, as the API maps them (`FORWARDABLE_USERNAME_CASE`): `exact`
+   * (default), or `lower`: `Alice@R`, `Alice` (sAMAccountName) and the group `Engineering` become
+   * the roles `alice` and `engineering`, the names the API's sessions and shares use.
+   */
+  usernameCase?: UsernameCase;
+  /**
    * Who a GSSAPI bind acts as (the CLI: the operator's own ticket from `KRB5CCNAME`); needed when
    * the directory options choose `gssapi`. Disposed after the bind.
    */
@@ -40,7 +46,7 @@ export interface DirectoryReadOptions {
 export interface DirectorySnapshot {
   /** Role names of the users group's members, sorted, without duplicates. */
   users: string[];
-  /** For each mirrored group: the role names of its members. */
+  /** For each mirrored group, by its role name: the role names of its members. */
   groups: Map<string, string[]>;
   /** Members that map to no role, each with the reason (service principals, reserved names...). */
   skipped: string[];
@@ -61,7 +67,7 @@ export async function readDirectory(ldap: LdapOptions, o: DirectoryReadOptions):
   return withLdap(ldap, async (client) => {
     const names = new Map<string, string | undefined>();
     const roleOf = async (dn: string): Promise<string | undefined> => {
-      if (!names.has(dn)) names.set(dn, await memberRole(client, dn, attribute, o.allowedRealms, skipped));
+      if (!names.has(dn)) names.set(dn, await memberRole(client, dn, attribute, o.allowedRealms, o.usernameCase, skipped));
       return names.get(dn);
     };
     const membersOf = async (group: string): Promise<string[]> => {
@@ -74,7 +80,11 @@ export async function readDirectory(ldap: LdapOptions, o: DirectoryReadOptions):
     };
     const users = await membersOf(o.usersGroup);
     const groups = new Map<string, string[]>();
-    for (const g of o.groups) groups.set(g, await membersOf(g));
+    for (const g of o.groups) {
+      // Members of `Engineering` and `engineering` (one directory group) add up under one role.
+      const role = roleNameCase(g, o.usernameCase);
+      groups.set(role, [...new Set([...(groups.get(role) ?? []), ...(await membersOf(g))])].sort());
+    }
     return { users, groups, skipped };
   }, o.gssapiCredential);
 }
@@ -112,7 +122,14 @@ function values(v: unknown): string[] {
  * names entries `krbPrincipalName=alice@R,...`, and the Kerberos container is usually not readable
  * by the reader account), otherwise from the entry itself.
  */
-async function memberRole(client: Client, dn: string, attribute: string, allowedRealms: string[] | undefined, skipped: string[]): Promise<string | undefined> {
+async function memberRole(
+  client: Client,
+  dn: string,
+  attribute: string,
+  allowedRealms: string[] | undefined,
+  usernameCase: UsernameCase | undefined,
+  skipped: string[],
+): Promise<string | undefined> {
   let name: string | undefined;
   const rdn = firstRdn(dn);
   if (rdn && rdn.attribute.toLowerCase() === attribute.toLowerCase()) name = rdn.value;
@@ -130,10 +147,10 @@ async function memberRole(client: Client, dn: string, attribute: string, allowed
       return undefined;
     }
   }
-  let role = name;
+  let role = roleNameCase(name, usernameCase);
   if (name.includes('@')) {
     try {
-      role = roleFromPrincipal(name, allowedRealms);
+      role = roleFromPrincipal(name, allowedRealms, usernameCase);
     } catch (e) {
       skipped.push(`${dn}: ${(e as Error).message}`);
       return undefined;
