@@ -18,8 +18,8 @@
 
 /**
  * `session_user` as text in the database's default collation. The type `name` has the collation
- * "C"; compared with the `owner` column (default collation) the comparison has no usable collation
- * for the owner index and PostgreSQL falls back to a sequential scan.
+ * "C", which `::text` keeps; compared in it, `owner` cannot use the owner index (built in the
+ * column's default collation) and PostgreSQL scans the table (seen on PostgreSQL 15).
  */
 export const SESSION_USER_TEXT = `session_user::text COLLATE "default"`;
 
