@@ -14,6 +14,7 @@ import autocannon from 'autocannon';
 import { Client } from 'pg';
 import { AcceptorContext, acquireServiceCredential, Credential, InitiatorContext } from '@forwardable/gssapi';
 import { gssapiClientConfig } from '@forwardable/pg-gssapi';
+import { OWN_OR_SHARED_FILES } from '@forwardable/api/files';
 import { encryptionCost, encryptionTable } from './encryption';
 import { env, kerberos, ms, negotiateHeader, negotiateToken, pool, rssOf, summarize, superSql, userTickets } from './common';
 
@@ -39,8 +40,14 @@ const SIGNED_IN = Math.min(Number(process.env.BENCH_SIGNED_IN ?? 5000), ALL_USER
 const RATE = Number(process.env.BENCH_RATE ?? 200);
 const OPEN_DURATION = Number(process.env.BENCH_OPEN_DURATION ?? 10);
 const PG = { host: env('FORWARDABLE_PG_HOST'), hostaddr: env('FORWARDABLE_PG_HOSTADDR'), port: Number(env('FORWARDABLE_PG_PORT')), database: env('FORWARDABLE_PG_DATABASE') };
-const LISTING_SQL = `SELECT id, directory_id, name, owner, octet_length(content) AS size, updated_at FROM files WHERE directory_id IS NULL ORDER BY name, id LIMIT 50`;
-const LISTING_SQL_B = `SELECT id, directory_id, name, owner, octet_length(content) AS size, updated_at FROM files WHERE directory_id IS NULL AND (owner = $1 OR id IN (SELECT file_id FROM file_permissions WHERE grantee = $1)) ORDER BY name, id LIMIT 50`;
+/*
+ * The cold path's query, as the user (RLS) and as the shared pool's role (the application filters).
+ * Both start from what the user can see, as the product's listing does since #19
+ * (libs/api/files/src/lib/listing-sql.ts): the user's own rows by the owner index and the rows shared
+ * with them as an array of keys, beside the visibility rule; before, both scanned every user's rows.
+ */
+const LISTING_SQL = `SELECT id, directory_id, name, owner, octet_length(content) AS size, updated_at FROM files WHERE directory_id IS NULL AND ${OWN_OR_SHARED_FILES} ORDER BY name, id LIMIT 50`;
+const LISTING_SQL_B = `SELECT id, directory_id, name, owner, octet_length(content) AS size, updated_at FROM files WHERE directory_id IS NULL AND (owner = $1 OR id = ANY (ARRAY(SELECT file_id FROM file_permissions WHERE grantee = $1))) ORDER BY name, id LIMIT 50`;
 
 const say = (s: string) => process.stderr.write(`bench: ${s}\n`);
 const results: Record<string, unknown> = {};

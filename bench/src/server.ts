@@ -71,11 +71,18 @@ async function main() {
       if (!runner) await r.release();
     }
   };
-  const vis = (perm: string, fk: string) => `(owner = $1 OR id IN (SELECT ${fk} FROM public.${perm} WHERE grantee = $1))`;
+  // Every back end's SQL has the shape of the product's (libs/api/files/src/lib/listing-sql.ts, #19):
+  // start from what the user can see (own rows by the owner index, shared rows as an array of keys:
+  // a BitmapOr), and ask about a row's folder by primary key (OFFSET 0 keeps it a look-up, not a scan
+  // of every folder). Before #19 all three filtered every user's rows.
+  const vis = (perm: string, fk: string) => `(owner = $1 OR id = ANY (ARRAY(SELECT ${fk} FROM public.${perm} WHERE grantee = $1)))`;
+  // (c): current_user is of type name, collation "C"; in the columns' collation the owner index applies.
+  const me = 'current_user::text COLLATE "default"';
+  const visC = (perm: string, fk: string) => `(owner = ${me} OR id = ANY (ARRAY(SELECT ${fk} FROM bench_rls.${perm} WHERE grantee = ${me})))`;
   // The product's top level also lists files shared from folders the user cannot see (FilesService
-  // .listing); every back end answers the same question, so each runs the same extra sub-select.
-  const topLevelB = `(directory_id IS NULL OR directory_id NOT IN (SELECT id FROM public.directories WHERE ${vis('directory_permissions', 'directory_id')}))`;
-  const topLevelC = '(directory_id IS NULL OR directory_id NOT IN (SELECT id FROM bench_rls.directories))';
+  // .listing); every back end answers the same question, so each runs the same extra look-up.
+  const topLevelB = `NOT EXISTS (SELECT FROM public.directories visible WHERE visible.id = files.directory_id AND ${vis('directory_permissions', 'directory_id')} OFFSET 0)`;
+  const topLevelC = `${visC('file_permissions', 'file_id')} AND NOT EXISTS (SELECT FROM bench_rls.directories visible WHERE visible.id = files.directory_id OFFSET 0)`;
   const b = {
     async listing(u: AuthUser) {
       const [dirs, rows, [count]] = await Promise.all([
@@ -109,7 +116,7 @@ async function main() {
   const c = {
     listing: (u: AuthUser) =>
       asUser(u, async (r) => {
-        const dirs = await q('SELECT * FROM bench_rls.directories WHERE parent_id IS NULL ORDER BY name, id', [], r);
+        const dirs = await q(`SELECT * FROM bench_rls.directories WHERE parent_id IS NULL AND ${visC('directory_permissions', 'directory_id')} ORDER BY name, id`, [], r);
         const rows = await q(`SELECT ${FILE_SUMMARY} FROM bench_rls.files WHERE ${topLevelC} ORDER BY name, id LIMIT ${PAGE} OFFSET 0`, [], r);
         const [count] = await q(`SELECT count(*)::int AS n FROM bench_rls.files WHERE ${topLevelC}`, [], r);
         return { directory: null, directories: dirs.map((d) => dir(d, u.user)), files: rows.map((f) => summary(f, u.user)), page: 1, pageSize: PAGE, totalFiles: Number(count.n) };

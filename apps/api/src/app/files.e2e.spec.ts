@@ -8,6 +8,10 @@ import { ensureRealm, kinit, RealmEnv, repoRoot, runWithRealm, superuserSql } fr
 import { useRealm } from '@forwardable/testing/delegation';
 import type { FileDto, FileSummaryDto, ListingResponse, PermissionDto, SearchResponse, SqlResponse, TreeResponse } from '@forwardable/shared/contracts';
 import { fileBrowserMapping } from '@forwardable/rls';
+import { listingStatements } from '@forwardable/api/files';
+import { Credential } from '@forwardable/gssapi';
+import { gssapiClientConfig } from '@forwardable/pg-gssapi';
+import { Client } from 'pg';
 import { Api, call, configFor, curl, migrateAsDbadmin, passwordSession, sessionCookie, startApi } from '../testing/api-harness';
 
 describe('files API (db2 realm, RLS decides)', () => {
@@ -363,6 +367,112 @@ describe('files API (db2 realm, RLS decides)', () => {
     expect(bad.status).toBe(400);
     // A non-owner admin would get PostgreSQL's own error; alice is refused before that by the guard.
     expect((await call(u('/rls/apply'), 'POST', { cookie: alice, body: mapping })).status).toBe(403);
+  });
+  it("lists the top level from what the user can see, not by reading every user's rows (#19); the answer is the plain query's", async () => {
+    // 5,000 other users with a folder and 4 top-level files each, some shared among them: what a
+    // company's other users own. bob's top level must not read them.
+    const other = `zz${tag}-`;
+    superuserSql(
+      realm,
+      `INSERT INTO directories (name, owner) SELECT 'folder', '${other}' || i FROM generate_series(1, 5000) i;
+       INSERT INTO files (name, owner, content) SELECT format('doc-%s.txt', j), '${other}' || i, 'lorem ipsum' FROM generate_series(1, 5000) i, generate_series(1, 4) j;
+       INSERT INTO file_permissions (file_id, grantee) SELECT id, '${other}' || (substr(owner, ${other.length + 1})::int % 5000 + 1) FROM files WHERE owner LIKE '${other}%' AND name = 'doc-1.txt';
+       INSERT INTO directory_permissions (directory_id, grantee) SELECT id, '${other}' || (substr(owner, ${other.length + 1})::int % 5000 + 1) FROM directories WHERE owner LIKE '${other}%';
+       ANALYZE directories; ANALYZE files; ANALYZE file_permissions; ANALYZE directory_permissions`,
+      realm.pg.database,
+    );
+    const group = `grp_${tag}`;
+    superuserSql(realm, `DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'forwardable_managed') THEN CREATE ROLE forwardable_managed NOLOGIN; END IF; END $$;
+      CREATE ROLE "${group}" NOLOGIN IN ROLE forwardable_managed; GRANT "${group}" TO bob`);
+    const tgt = kinit(realm, 'bob');
+    const cred = await Credential.fromCache(tgt.name, 'password');
+    const pg = new Client(gssapiClientConfig(cred, { host: 'localhost', hostaddr: '127.0.0.1', port: realm.pg.port, database: realm.pg.database }));
+    pg.on('error', () => undefined); // a dropped connection fails the next query instead
+    try {
+      await pg.connect();
+      // What bob has, and what is shared with him, in every shape the top level handles.
+      const post = async (cookie: string, path: string, body: Record<string, unknown>) => {
+        const r = await call(u(path), 'POST', { cookie, body });
+        expect({ path, status: r.status }).toEqual({ path, status: 201 });
+        return r.body as { id: string };
+      };
+      const own = await post(bob, '/files', { name: `scale-own-${tag}.txt` });
+      const ownDir = await post(bob, '/directories', { name: `scale-own-dir-${tag}` });
+      const inOwnDir = await post(bob, '/files', { name: `scale-in-own-dir-${tag}.txt`, directoryId: ownDir.id });
+      const hidden = await post(alice, '/directories', { name: `scale-hidden-${tag}` });
+      const sharedInHidden = await post(alice, '/files', { name: `scale-shared-in-hidden-${tag}.txt`, directoryId: hidden.id });
+      await post(alice, `/files/${sharedInHidden.id}/permissions`, { grantee: 'bob' });
+      const sharedSub = await post(alice, '/directories', { name: `scale-shared-sub-${tag}`, parentId: hidden.id });
+      await post(alice, `/directories/${sharedSub.id}/permissions`, { grantee: 'bob' });
+      const inSharedSub = await post(alice, '/files', { name: `scale-in-shared-sub-${tag}.txt`, directoryId: sharedSub.id });
+      const sharedTop = await post(alice, '/directories', { name: `scale-shared-top-${tag}` });
+      await post(alice, `/directories/${sharedTop.id}/permissions`, { grantee: 'bob', level: 'write' });
+      const inSharedTop = await post(alice, '/files', { name: `scale-in-shared-top-${tag}.txt`, directoryId: sharedTop.id });
+      const toGroup = await post(alice, '/files', { name: `scale-to-group-${tag}.txt` });
+      await post(alice, `/files/${toGroup.id}/permissions`, { grantee: group });
+      const revoked = await post(alice, '/files', { name: `scale-revoked-${tag}.txt` });
+      await post(alice, `/files/${revoked.id}/permissions`, { grantee: 'bob' });
+      expect((await call(u(`/files/${revoked.id}/permissions/bob`), 'DELETE', { cookie: alice })).status).toBe(204);
+
+      // The plain queries (before #19): only RLS filters, every row of the table is read.
+      const plainFiles = (await pg.query(`SELECT id FROM files WHERE directory_id IS NULL OR directory_id NOT IN (SELECT id FROM directories) ORDER BY name, id`)).rows.map((r) => r.id as string);
+      const plainDirs = (await pg.query(`SELECT id FROM directories WHERE parent_id IS NULL OR parent_id NOT IN (SELECT id FROM directories) ORDER BY name, id`)).rows.map((r) => r.id as string);
+      // ... which see what they should, so that the comparison below compares something
+      expect(plainFiles).toEqual(expect.arrayContaining([own.id, sharedInHidden.id, toGroup.id]));
+      for (const id of [inOwnDir.id, inSharedSub.id, inSharedTop.id, revoked.id]) expect(plainFiles).not.toContain(id);
+      expect(plainDirs).toEqual(expect.arrayContaining([ownDir.id, sharedSub.id, sharedTop.id]));
+      expect(plainDirs).not.toContain(hidden.id);
+
+      // The API's answer, every page of it, is the plain queries' answer.
+      const pageSize = 3;
+      const first = (await call(u(`/files?pageSize=${pageSize}`), 'GET', { cookie: bob })).body as unknown as ListingResponse;
+      expect(first.totalFiles).toBe(plainFiles.length);
+      expect(first.directories.map((d) => d.id)).toEqual(plainDirs);
+      const pages = [first];
+      for (let page = 2; (page - 1) * pageSize < plainFiles.length; page++) {
+        pages.push((await call(u(`/files?page=${page}&pageSize=${pageSize}`), 'GET', { cookie: bob })).body as unknown as ListingResponse);
+      }
+      expect(pages.flatMap((p) => p.files.map((f) => f.id))).toEqual(plainFiles);
+      expect(pages.every((p) => p.totalFiles === plainFiles.length)).toBe(true);
+      expect(first.directories.find((d) => d.id === sharedTop.id)?.access).toBe('write');
+
+      // What the product's statements read, counted by PostgreSQL for this transaction only (the
+      // counters are read before and after inside it, so earlier statements do not count).
+      const held = superuserSql(realm, `SELECT (SELECT count(*) FROM files) || ' ' || (SELECT count(*) FROM directories)`, realm.pg.database)[0].split(' ').map(Number);
+      expect(held[0]).toBeGreaterThan(20_000);
+      expect(held[1]).toBeGreaterThan(5_000);
+      const reads = async (run: () => Promise<unknown>) => {
+        const stats = `SELECT relname, seq_tup_read + coalesce(idx_tup_fetch, 0) AS n FROM pg_stat_xact_user_tables WHERE schemaname = 'public' AND relname IN ('files', 'directories') ORDER BY relname`;
+        await pg.query('BEGIN');
+        try {
+          const before = (await pg.query(stats)).rows;
+          await run();
+          const after = (await pg.query(stats)).rows;
+          return Object.fromEntries(after.map((r, i) => [r.relname as string, Number(r.n) - Number(before[i].n)]));
+        } finally {
+          await pg.query('COMMIT');
+        }
+      };
+      const sql = listingStatements(undefined, 1, 50);
+      const product = await reads(async () => {
+        for (const q of [sql.directories, sql.files, sql.count]) await pg.query(q, sql.params);
+      });
+      const plain = await reads(() => pg.query(`SELECT count(*) FROM files WHERE directory_id IS NULL OR directory_id NOT IN (SELECT id FROM directories)`));
+      // The plain query reads every row (that is the bug, and it shows the counters count); the
+      // product's statements read an order of magnitude less than the tables hold.
+      expect(plain.files).toBeGreaterThanOrEqual(held[0]);
+      expect(product.files).toBeGreaterThan(0);
+      expect(product.files).toBeLessThan(held[0] / 10);
+      expect(product.directories).toBeLessThan(held[1] / 10);
+    } finally {
+      await pg.end().catch(() => undefined);
+      cred.dispose();
+      tgt.destroy();
+      superuserSql(realm, `DELETE FROM files WHERE owner LIKE '${other}%'; DELETE FROM directories WHERE owner LIKE '${other}%'`, realm.pg.database);
+      superuserSql(realm, `REVOKE "${group}" FROM bob`);
+      superuserSql(realm, `DELETE FROM file_permissions WHERE grantee = '${group}'`, realm.pg.database);
+      superuserSql(realm, `DROP ROLE IF EXISTS "${group}"`);
+    }
   });
 });
 
