@@ -9,6 +9,8 @@
 #   BENCH_DURATION=5 (seconds per load cell)  BENCH_USERS="1 10 100 500"  BENCH_KEEP_REALM=1 (debug)
 #   BENCH_SIGNED_IN=5000 (users made and signed in for the open-loop cells)  BENCH_RATE=200 (req/s)
 #   BENCH_ONLY=scheduler (only the 500-user closed-loop read cell and the open-loop cells)
+#   BENCH_ONLY=overhead (only (a) against (a') reads, BENCH_ROUNDS rounds; BENCH_CPU_PROFILE_DIR=dir
+#   CPU-profiles each measured cell: summarise with bench/src/profile-summary.ts)
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
@@ -20,6 +22,8 @@ elif [[ -n "${FORWARDABLE_TEST_PORT_BASE:-}" ]]; then PORT_BASE=$((FORWARDABLE_T
 else PORT_BASE=19100; fi
 # The closed-loop cells use the first 500; the open-loop cells sign in BENCH_SIGNED_IN users.
 NUSERS=$(( ${BENCH_SIGNED_IN:-5000} > 500 ? ${BENCH_SIGNED_IN:-5000} : 500 ))
+# The overhead cells use at most the first 500 (no open loop).
+[[ "${BENCH_ONLY:-}" == overhead ]] && NUSERS=500
 log() { echo "bench: $*" >&2; }
 
 cleanup() {
@@ -48,7 +52,8 @@ source "$DIR/realm.env"
 
 # Load-test users bu001..bu500: a principal each (one shared password, this realm only) and a
 # PostgreSQL login role in forwardable_users.
-export BENCH_USER_PASSWORD="bench-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+# A kept realm (BENCH_KEEP_REALM) keeps its users: pass the same BENCH_USER_PASSWORD to reuse it.
+export BENCH_USER_PASSWORD="${BENCH_USER_PASSWORD:-bench-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')}"
 mapfile -t USERS < <(for i in $(seq 1 "$NUSERS"); do printf 'bu%03d\n' "$i"; done)
 # In batches: thousands of names on one command line exceed the kernel's argument limit.
 for ((i = 0; i < ${#USERS[@]}; i += 500)); do
