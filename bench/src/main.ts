@@ -6,7 +6,7 @@
  */
 import 'reflect-metadata';
 import { ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -443,6 +443,42 @@ async function backends(productListing: string): Promise<void> {
 interface OverheadCell extends Cell { cpuMs: number; cpuUsPerRequest: number }
 
 /**
+ * A second product API from another build (BENCH_BASE_API: its main.js, e.g. the commit before a
+ * change, built and copied aside), started as tools/scripts/stack.sh starts dist/, on `port`: with
+ * it the overhead cells compare the change with its base in the same run.
+ */
+async function startBaseApi(main: string, port: number, extraEnv: Record<string, string>): Promise<ChildProcess> {
+  const web = join(REPO, 'dist/apps/web/browser');
+  const child = spawn(process.execPath, [resolve(main)], {
+    cwd: REPO,
+    env: {
+      ...process.env,
+      ...extraEnv,
+      FORWARDABLE_KEYTAB: env('FORWARDABLE_HTTP_KEYTAB'),
+      FORWARDABLE_KRB5_CONFIG: env('KRB5_CONFIG'),
+      FORWARDABLE_RCACHE_DIR: env('KRB5RCACHEDIR'),
+      FORWARDABLE_DELEGATION: process.env.FORWARDABLE_KDB === 'db2' ? 'unconstrained' : 'constrained',
+      FORWARDABLE_ADMINS: process.env.FORWARDABLE_KDB === 'ldap' ? '' : 'dbadmin',
+      FORWARDABLE_WEB_DIR: existsSync(web) ? web : '',
+      FORWARDABLE_PORT: String(port),
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  for (let i = 0; i < 300; i++) {
+    await sleep(200);
+    if (child.exitCode !== null) throw new Error('the base API exited');
+    try {
+      await (await fetch(`http://127.0.0.1:${port}/api/health`)).arrayBuffer();
+      return child;
+    } catch {
+      /* not yet */
+    }
+  }
+  child.kill('SIGTERM');
+  throw new Error('the base API did not start');
+}
+
+/**
  * `BENCH_ONLY=overhead` (issue #19): steady-state reads only, (a) the product API against (a') the
  * bench server over the same per-user pools and the same FilesService, at BENCH_USERS (default
  * "10 100"), BENCH_ROUNDS rounds (default 5) of BENCH_DURATION s per cell.
@@ -494,24 +530,27 @@ async function overhead(): Promise<void> {
     say(`overhead N=${n}: product API (a) and bench server (a') side by side, ${connections} connection(s) per user each`);
     stack('up', { ...profiled('api'), FORWARDABLE_PG_CONNECTIONS_PER_USER: String(connections) });
     const child = await startBenchServer({ ...profiled('bench'), BENCH_CONNECTIONS_PER_USER: String(connections) });
+    // The base build too, where three servers' pools fit under max_connections (300).
+    const baseMain = process.env.BENCH_BASE_API;
+    const baseUrl = `http://127.0.0.1:${BENCH_PORT + 1}`;
+    const base = baseMain && 3 * n * connections <= 280 ? await startBaseApi(baseMain, BENCH_PORT + 1, { ...profiled('base'), FORWARDABLE_PG_CONNECTIONS_PER_USER: String(connections) }) : undefined;
     try {
       const a = await pool(users, 16, (u) => signIn(API, '/api/auth/me', u, 'fw_session'));
       const ap = await pool(users, 16, (u) => signIn(BENCH, '/auth', u, 'fw_bench'));
-      const cellA = () => measure('a', API, '/api/files', a, apiPid());
-      const cellAp = () => measure("a'", BENCH, '/a/api/files', ap, child.pid as number);
+      const a0 = base ? await pool(users, 16, (u) => signIn(baseUrl, '/api/auth/me', u, 'fw_session')) : [];
+      const order = [() => measure('a', API, '/api/files', a, apiPid()), () => measure("a'", BENCH, '/a/api/files', ap, child.pid as number)];
+      if (base) order.push(() => measure('a0', baseUrl, '/api/files', a0, base.pid as number));
       for (let r = 0; r < rounds; r++) {
-        // ABBA order: neither server always runs right after the other's cell.
-        if (r % 2 === 0) {
-          await cellA();
-          await cellAp();
-        } else {
-          await cellAp();
-          await cellA();
-        }
+        // Forward, then backward: no server always runs right after the same other one.
+        for (const cell of r % 2 === 0 ? order : [...order].reverse()) await cell();
       }
     } finally {
       child.kill('SIGTERM');
       await new Promise((res) => child.once('exit', res));
+      if (base) {
+        base.kill('SIGTERM');
+        await new Promise((res) => base.once('exit', res));
+      }
       stack('down');
       await sleep(500);
     }
@@ -547,6 +586,27 @@ function overheadTable(): string[] {
       out.push(`| ${n} | ${i + 1} | ${f(a[i].rps)} (${f(a[i].p50)}/${f(a[i].p99)})${err(a[i])} | ${f(ap[i].rps)} (${f(ap[i].p50)}/${f(ap[i].p99)})${err(ap[i])} | ${f(rps[i], 2)} | ${f(a[i].cpuUsPerRequest)} | ${f(ap[i].cpuUsPerRequest)} | ${f(cpu[i], 2)} |`);
     }
     out.push(`| ${n} | median | | | **${f(median(rps), 2)}** | ${f(median(a.map((c) => c.cpuUsPerRequest)))} | ${f(median(ap.map((c) => c.cpuUsPerRequest)))} | ${f(median(cpu), 2)} |`);
+  }
+  const withBase = NS.filter((n) => o.cells[`a0:${n}`]?.length);
+  if (withBase.length) {
+    out.push('', `The same rounds with (a0), the API built from the base (BENCH_BASE_API), as a third server:`, '');
+    out.push("| users | round | (a0) req/s | **a0/a'** | **a/a'** | **a/a0** | (a0) CPU µs/req | a0/a CPU |");
+    out.push('|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const n of withBase) {
+      const [a, ap, a0] = ['a', "a'", 'a0'].map((k) => o.cells[`${k}:${n}`] ?? []);
+      const r0: number[] = [];
+      const r1: number[] = [];
+      const r2: number[] = [];
+      const c2: number[] = [];
+      for (let i = 0; i < Math.min(a.length, ap.length, a0.length); i++) {
+        r0.push(a0[i].rps / ap[i].rps);
+        r1.push(a[i].rps / ap[i].rps);
+        r2.push(a[i].rps / a0[i].rps);
+        c2.push(a0[i].cpuUsPerRequest / a[i].cpuUsPerRequest);
+        out.push(`| ${n} | ${i + 1} | ${f(a0[i].rps)} | ${f(r0[i], 2)} | ${f(r1[i], 2)} | ${f(r2[i], 2)} | ${f(a0[i].cpuUsPerRequest)} | ${f(c2[i], 2)} |`);
+      }
+      out.push(`| ${n} | median | | **${f(median(r0), 2)}** | **${f(median(r1), 2)}** | **${f(median(r2), 2)}** | ${f(median(a0.map((c) => c.cpuUsPerRequest)))} | ${f(median(c2), 2)} |`);
+    }
   }
   return out;
 }
