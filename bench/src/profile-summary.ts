@@ -3,9 +3,10 @@
  * BENCH_CPU_PROFILE_DIR, or `node --cpu-prof`): self time by module (npm package, Node internals,
  * our code, GC) and by function, and inclusive time of the functions that matter most.
  *
- *   node -r ts-node/register/transpile-only bench/src/profile-summary.ts <file.cpuprofile> [--top 30] [--requests N]
+ *   TS_NODE_PROJECT=bench/tsconfig.json node -r ts-node/register/transpile-only bench/src/profile-summary.ts <file> [--top 30] [--requests N]
  *
  * With `--requests` (the 2xx answers of the profiled cell) times are also given per request, in µs.
+ * A `.heapprofile` (BENCH_HEAP_PROFILE=1) is summarised as bytes allocated by module and function.
  */
 import { readFileSync } from 'node:fs';
 
