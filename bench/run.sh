@@ -11,6 +11,8 @@
 #   BENCH_ONLY=scheduler (only the 500-user closed-loop read cell and the open-loop cells)
 #   BENCH_ONLY=standby (only the read-replica cells: the realm gets a hot standby, --pg-standby)
 #   BENCH_STANDBY_CAP=50 (users per host in the read-replica cells; connections twice that)
+#   BENCH_ONLY=overhead (only (a) against (a') reads, BENCH_ROUNDS rounds; BENCH_CPU_PROFILE_DIR=dir
+#   CPU-profiles each measured cell: summarise with bench/src/profile-summary.ts)
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
@@ -27,6 +29,8 @@ NUSERS=$(( ${BENCH_SIGNED_IN:-5000} > 500 ? ${BENCH_SIGNED_IN:-5000} : 500 ))
 # Only the read-replica cells run with a hot standby: the other cells stay comparable with earlier runs.
 STANDBY_ARGS=()
 [[ "${BENCH_ONLY:-}" == standby ]] && STANDBY_ARGS=(--pg-standby)
+# The overhead cells use at most the first 500 (no open loop).
+[[ "${BENCH_ONLY:-}" == overhead ]] && NUSERS=500
 log() { echo "bench: $*" >&2; }
 
 cleanup() {
@@ -55,7 +59,8 @@ source "$DIR/realm.env"
 
 # Load-test users bu001..bu500: a principal each (one shared password, this realm only) and a
 # PostgreSQL login role in forwardable_users.
-export BENCH_USER_PASSWORD="bench-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+# A kept realm (BENCH_KEEP_REALM) keeps its users: pass the same BENCH_USER_PASSWORD to reuse it.
+export BENCH_USER_PASSWORD="${BENCH_USER_PASSWORD:-bench-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')}"
 mapfile -t USERS < <(for i in $(seq 1 "$NUSERS"); do printf 'bu%03d\n' "$i"; done)
 # In batches: thousands of names on one command line exceed the kernel's argument limit.
 for ((i = 0; i < ${#USERS[@]}; i += 500)); do

@@ -6,7 +6,7 @@
  */
 import 'reflect-metadata';
 import { ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -24,17 +24,18 @@ const API = `http://127.0.0.1:${env('FORWARDABLE_PORT')}`;
 const BENCH_PORT = Number(env('FORWARDABLE_PORT')) + 1;
 const BENCH = `http://127.0.0.1:${BENCH_PORT}`;
 const DURATION = Number(process.env.BENCH_DURATION ?? 5);
-const NS = (process.env.BENCH_USERS ?? '1 10 100 500').split(/\s+/).filter(Boolean).map(Number);
+/**
+ * `scheduler`: only the closed-loop reads and the open-loop cells (issue #19); `overhead`: only (a)
+ * and (a') reads, see {@link overhead}; `standby`: only the read-replica cells (one hot standby
+ * against none, and the shared pool).
+ */
+const ONLY = process.env.BENCH_ONLY;
+const NS = (process.env.BENCH_USERS ?? (ONLY === 'overhead' ? '10 100' : '1 10 100 500')).split(/\s+/).filter(Boolean).map(Number);
 const COLD_ITERATIONS = Number(process.env.BENCH_COLD_ITERATIONS ?? 200);
 const ENCRYPTION_ITERATIONS = Number(process.env.BENCH_ENCRYPTION_ITERATIONS ?? 100);
 const ALL_USERS = env('BENCH_USERS_LIST').trim().split(/\s+/);
 /** The closed-loop cells and the in-process cells use the first 500 users. */
 const USERS = ALL_USERS.slice(0, 500);
-/**
- * `scheduler`: only the 500-user closed-loop reads and the open-loop cells (issue #19);
- * `standby`: only the read-replica cells (one hot standby against none, and the shared pool).
- */
-const ONLY = process.env.BENCH_ONLY;
 /** Open loop: signed-in users, total Poisson arrival rate (req/s) and seconds per cell. */
 const SIGNED_IN = Math.min(Number(process.env.BENCH_SIGNED_IN ?? 5000), ALL_USERS.length);
 const RATE = Number(process.env.BENCH_RATE ?? 200);
@@ -64,10 +65,14 @@ async function signIn(base: string, path: string, user: string, cookieName: stri
 
 interface Cell { rps: number; p50: number; p99: number; ok: number; non2xx: number; errors: number; timeouts: number }
 
-async function load(base: string, path: string, method: 'GET' | 'POST', cookies: string[], duration = DURATION): Promise<Cell> {
+/** Called right before and right after the measured part of a cell (not the warm-up). */
+interface CellHooks { before?(): void; after?(): void }
+
+async function load(base: string, path: string, method: 'GET' | 'POST', cookies: string[], duration = DURATION, hooks: CellHooks = {}): Promise<Cell> {
   // Warm-up outside the measurement: one GET per user, so that pools are open (where they fit).
   await pool(cookies, 16, async (cookie) => (await fetch(base + path, { headers: { cookie } })).arrayBuffer());
   let next = 0;
+  hooks.before?.();
   const r = await autocannon({
     url: base + path,
     method,
@@ -80,6 +85,7 @@ async function load(base: string, path: string, method: 'GET' | 'POST', cookies:
       client.setHeaders({ cookie: cookies[next++ % cookies.length], 'content-type': 'application/json', 'x-requested-with': 'forwardable' });
     },
   } as autocannon.Options);
+  hooks.after?.();
   const ok = r['2xx'];
   return { rps: Math.round((ok / r.duration) * 10) / 10, p50: r.latency.p50, p99: r.latency.p99, ok, non2xx: r.non2xx, errors: r.errors, timeouts: r.timeouts };
 }
@@ -381,13 +387,14 @@ async function productScheduler(cookies: string[]): Promise<{ cookies: string[];
 }
 
 // ------------------------------------------------------------------- the bench server: (a') (b) (c)
-async function startBenchServer(): Promise<ChildProcess> {
+async function startBenchServer(extraEnv: Record<string, string> = {}): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', join(__dirname, 'server.ts')], {
     cwd: REPO,
-    env: { ...process.env, BENCH_SERVER_PORT: String(BENCH_PORT) },
+    env: { ...process.env, ...extraEnv, BENCH_SERVER_PORT: String(BENCH_PORT) },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
-  for (let i = 0; i < 100; i++) {
+  // Up to 60 s: ts-node compiles the server first, slow on a loaded machine.
+  for (let i = 0; i < 300; i++) {
     await sleep(200);
     if (child.exitCode !== null) throw new Error('the bench server exited');
     try {
@@ -397,6 +404,7 @@ async function startBenchServer(): Promise<ChildProcess> {
       /* not yet */
     }
   }
+  child.kill('SIGTERM');
   throw new Error('the bench server did not start');
 }
 
@@ -445,6 +453,178 @@ async function backends(productListing: string): Promise<void> {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
   }
+}
+
+// ------------------------------------------------------- the product API's own overhead: (a) vs (a')
+interface OverheadCell extends Cell { cpuMs: number; cpuUsPerRequest: number }
+
+/**
+ * A second product API from another build (BENCH_BASE_API: its main.js, e.g. the commit before a
+ * change, built and copied aside), started as tools/scripts/stack.sh starts dist/, on `port`: with
+ * it the overhead cells compare the change with its base in the same run.
+ */
+async function startBaseApi(main: string, port: number, extraEnv: Record<string, string>): Promise<ChildProcess> {
+  const web = join(REPO, 'dist/apps/web/browser');
+  const child = spawn(process.execPath, [resolve(main)], {
+    cwd: REPO,
+    env: {
+      ...process.env,
+      ...extraEnv,
+      FORWARDABLE_KEYTAB: env('FORWARDABLE_HTTP_KEYTAB'),
+      FORWARDABLE_KRB5_CONFIG: env('KRB5_CONFIG'),
+      FORWARDABLE_RCACHE_DIR: env('KRB5RCACHEDIR'),
+      FORWARDABLE_DELEGATION: process.env.FORWARDABLE_KDB === 'db2' ? 'unconstrained' : 'constrained',
+      FORWARDABLE_ADMINS: process.env.FORWARDABLE_KDB === 'ldap' ? '' : 'dbadmin',
+      FORWARDABLE_WEB_DIR: existsSync(web) ? web : '',
+      FORWARDABLE_PORT: String(port),
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  for (let i = 0; i < 300; i++) {
+    await sleep(200);
+    if (child.exitCode !== null) throw new Error('the base API exited');
+    try {
+      await (await fetch(`http://127.0.0.1:${port}/api/health`)).arrayBuffer();
+      return child;
+    } catch {
+      /* not yet */
+    }
+  }
+  child.kill('SIGTERM');
+  throw new Error('the base API did not start');
+}
+
+/**
+ * `BENCH_ONLY=overhead` (issue #19): steady-state reads only, (a) the product API against (a') the
+ * bench server over the same per-user pools and the same FilesService, at BENCH_USERS (default
+ * "10 100"), BENCH_ROUNDS rounds (default 5) of BENCH_DURATION s per cell.
+ *
+ * Both servers run at the same time and the cells alternate (a), (a'), (a'), (a), …: on a machine
+ * shared with other jobs the load changes from one minute to the next, and a ratio of cells
+ * measured minutes apart mostly measures that. Both hold their pools at once, so at more than 35
+ * users each gets one connection per user (same for both; 2 × 100 users × 2 would pass
+ * PostgreSQL's max_connections of 300). Each cell also reports the server process's own CPU time
+ * per answered request (from /proc, 10 ms ticks). With BENCH_CPU_PROFILE_DIR each measured cell is
+ * CPU-profiled (bench/src/cpu-profile.cjs; summarise with bench/src/profile-summary.ts): the
+ * profiler costs time too, so compare ratios of runs without it.
+ */
+async function overhead(): Promise<void> {
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
+  const profileDir = process.env.BENCH_CPU_PROFILE_DIR;
+  const preload = join(__dirname, 'cpu-profile.cjs');
+  // BENCH_SERVER_NODE_OPTIONS go to both servers, not to this process.
+  const nodeOptions = [process.env.NODE_OPTIONS, process.env.BENCH_SERVER_NODE_OPTIONS, profileDir && `--require ${preload}`].filter(Boolean).join(' ');
+  const profiled = (label: string): Record<string, string> => ({
+    ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}),
+    ...(profileDir ? { BENCH_CPU_PROFILE_DIR: resolve(profileDir), BENCH_CPU_PROFILE_LABEL: label } : {}),
+  });
+  const cells: Record<string, OverheadCell[]> = {};
+  const perUser: Record<number, number> = {};
+  const measure = async (label: string, base: string, path: string, cookies: string[], pid: number) => {
+    let cpu0 = 0;
+    let cpu1 = 0;
+    const toggle = () => profileDir && process.kill(pid, 'SIGWINCH');
+    const c = await load(base, path, 'GET', cookies, DURATION, {
+      before: () => {
+        toggle();
+        cpu0 = cpuMs(pid);
+      },
+      after: () => {
+        cpu1 = cpuMs(pid);
+        toggle();
+      },
+    });
+    const cell = { ...c, cpuMs: cpu1 - cpu0, cpuUsPerRequest: c.ok ? Math.round(((cpu1 - cpu0) * 1000) / c.ok) : NaN };
+    (cells[`${label}:${cookies.length}`] ??= []).push(cell);
+    say(`${label} N=${cookies.length}: ${cell.rps} req/s, ${cell.cpuUsPerRequest} µs CPU per request`);
+    await settle(pid);
+  };
+  for (const n of NS) {
+    const users = USERS.slice(0, n);
+    const connections = n > 35 ? 1 : 2;
+    perUser[n] = connections;
+    say(`overhead N=${n}: product API (a) and bench server (a') side by side, ${connections} connection(s) per user each`);
+    stack('up', { ...profiled('api'), FORWARDABLE_PG_CONNECTIONS_PER_USER: String(connections) });
+    const child = await startBenchServer({ ...profiled('bench'), BENCH_CONNECTIONS_PER_USER: String(connections) });
+    // The base build too, where three servers' pools fit under max_connections (300).
+    const baseMain = process.env.BENCH_BASE_API;
+    const baseUrl = `http://127.0.0.1:${BENCH_PORT + 1}`;
+    const base = baseMain && 3 * n * connections <= 280 ? await startBaseApi(baseMain, BENCH_PORT + 1, { ...profiled('base'), FORWARDABLE_PG_CONNECTIONS_PER_USER: String(connections) }) : undefined;
+    try {
+      const a = await pool(users, 16, (u) => signIn(API, '/api/auth/me', u, 'fw_session'));
+      const ap = await pool(users, 16, (u) => signIn(BENCH, '/auth', u, 'fw_bench'));
+      const a0 = base ? await pool(users, 16, (u) => signIn(baseUrl, '/api/auth/me', u, 'fw_session')) : [];
+      const order = [() => measure('a', API, '/api/files', a, apiPid()), () => measure("a'", BENCH, '/a/api/files', ap, child.pid as number)];
+      if (base) order.push(() => measure('a0', baseUrl, '/api/files', a0, base.pid as number));
+      for (let r = 0; r < rounds; r++) {
+        // Forward, then backward: no server always runs right after the same other one.
+        for (const cell of r % 2 === 0 ? order : [...order].reverse()) await cell();
+      }
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((res) => child.once('exit', res));
+      if (base) {
+        base.kill('SIGTERM');
+        await new Promise((res) => base.once('exit', res));
+      }
+      stack('down');
+      await sleep(500);
+    }
+  }
+  results.overhead = { rounds, connectionsPerUser: perUser, cells };
+}
+
+/** Per round and user count: req/s and CPU per request of (a) and (a'), and the ratios; then the medians. */
+function overheadTable(): string[] {
+  const o = results.overhead as { rounds: number; connectionsPerUser: Record<number, number>; cells: Record<string, OverheadCell[]> };
+  const f = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '–');
+  const median = (xs: number[]) => {
+    const s = xs.filter(Number.isFinite).sort((x, y) => x - y);
+    return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN;
+  };
+  const out = [
+    `### (a) product API against (a') bench server, \`GET /api/files\`, ${o.rounds} rounds, both servers up, cells alternating`,
+    '',
+    `Connections per user (both servers): ${NS.map((n) => `${n} users: ${o.connectionsPerUser[n]}`).join(', ')}.`,
+    '',
+  ];
+  out.push("| users | round | (a) req/s (p50/p99 ms) | (a') req/s (p50/p99 ms) | **a/a'** | (a) CPU µs/req | (a') CPU µs/req | a'/a CPU |");
+  out.push('|---:|---:|---|---|---:|---:|---:|---:|');
+  for (const n of NS) {
+    const a = o.cells[`a:${n}`] ?? [];
+    const ap = o.cells[`a':${n}`] ?? [];
+    const rps: number[] = [];
+    const cpu: number[] = [];
+    for (let i = 0; i < Math.min(a.length, ap.length); i++) {
+      const err = (c: Cell) => (c.non2xx || c.errors || c.timeouts ? ` ⚠${c.non2xx + c.errors + c.timeouts}` : '');
+      rps.push(a[i].rps / ap[i].rps);
+      cpu.push(ap[i].cpuUsPerRequest / a[i].cpuUsPerRequest);
+      out.push(`| ${n} | ${i + 1} | ${f(a[i].rps)} (${f(a[i].p50)}/${f(a[i].p99)})${err(a[i])} | ${f(ap[i].rps)} (${f(ap[i].p50)}/${f(ap[i].p99)})${err(ap[i])} | ${f(rps[i], 2)} | ${f(a[i].cpuUsPerRequest)} | ${f(ap[i].cpuUsPerRequest)} | ${f(cpu[i], 2)} |`);
+    }
+    out.push(`| ${n} | median | | | **${f(median(rps), 2)}** | ${f(median(a.map((c) => c.cpuUsPerRequest)))} | ${f(median(ap.map((c) => c.cpuUsPerRequest)))} | ${f(median(cpu), 2)} |`);
+  }
+  const withBase = NS.filter((n) => o.cells[`a0:${n}`]?.length);
+  if (withBase.length) {
+    out.push('', `The same rounds with (a0), the API built from the base (BENCH_BASE_API), as a third server:`, '');
+    out.push("| users | round | (a0) req/s | **a0/a'** | **a/a'** | **a/a0** | (a0) CPU µs/req | a0/a CPU |");
+    out.push('|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const n of withBase) {
+      const [a, ap, a0] = ['a', "a'", 'a0'].map((k) => o.cells[`${k}:${n}`] ?? []);
+      const r0: number[] = [];
+      const r1: number[] = [];
+      const r2: number[] = [];
+      const c2: number[] = [];
+      for (let i = 0; i < Math.min(a.length, ap.length, a0.length); i++) {
+        r0.push(a0[i].rps / ap[i].rps);
+        r1.push(a[i].rps / ap[i].rps);
+        r2.push(a[i].rps / a0[i].rps);
+        c2.push(a0[i].cpuUsPerRequest / a[i].cpuUsPerRequest);
+        out.push(`| ${n} | ${i + 1} | ${f(a0[i].rps)} | ${f(r0[i], 2)} | ${f(r1[i], 2)} | ${f(r2[i], 2)} | ${f(a0[i].cpuUsPerRequest)} | ${f(c2[i], 2)} |`);
+      }
+      out.push(`| ${n} | median | | **${f(median(r0), 2)}** | **${f(median(r1), 2)}** | **${f(median(r2), 2)}** | ${f(median(a0.map((c) => c.cpuUsPerRequest)))} | ${f(median(c2), 2)} |`);
+    }
+  }
+  return out;
 }
 
 // ----------------------------------------------------------------------- 3. LRU cap: held vs active
@@ -591,6 +771,7 @@ function machine() {
 }
 
 function table(): string {
+  if (ONLY === 'overhead') return overheadTable().join('\n');
   const out: string[] = [];
   const p = results.product as Record<string, Cell>;
   const be = results.backends as Record<string, Cell>;
@@ -680,7 +861,7 @@ async function main() {
   kerberos();
   const started = Date.now();
   results.machine = machine();
-  const ticketUsers = ONLY === 'scheduler' ? ALL_USERS.slice(0, Math.max(SIGNED_IN, USERS.length)) : USERS;
+  const ticketUsers = ONLY === 'scheduler' ? ALL_USERS.slice(0, Math.max(SIGNED_IN, USERS.length)) : ONLY === 'overhead' ? USERS.slice(0, Math.max(...NS)) : USERS;
   say(`TGTs for ${ticketUsers.length} users (password login, KDC verified)`);
   tickets = await userTickets(ticketUsers, env('BENCH_USER_PASSWORD'));
   if (!ONLY) {
@@ -694,6 +875,8 @@ async function main() {
   }
   if (ONLY === 'standby') {
     await standbyCells();
+  } else if (ONLY === 'overhead') {
+    await overhead();
   } else {
     const { listing } = await product();
     stack('down');

@@ -52,7 +52,8 @@ async function main() {
   const pg = { host: env('FORWARDABLE_PG_HOST'), hostaddr: env('FORWARDABLE_PG_HOSTADDR'), port: Number(env('FORWARDABLE_PG_PORT')), database: env('FORWARDABLE_PG_DATABASE') };
 
   // (a) the product's per-user pools and queries.
-  const uds = new UserDataSources({ ...pg, entities: schemaEntities, maxUsers: 100, connectionsPerUser: 2, maxConnections: 200 });
+  // BENCH_CONNECTIONS_PER_USER: the overhead cells run this server beside the API, both under PostgreSQL's max_connections.
+  const uds = new UserDataSources({ ...pg, entities: schemaEntities, maxUsers: 100, connectionsPerUser: Number(process.env.BENCH_CONNECTIONS_PER_USER ?? 2), maxConnections: 200 });
   const sessions = new Map<string, Session>();
   const userDb = { of: (u: AuthUser) => uds.get(sessions.get(u.sessionId)!.lease) } as unknown as UserDb;
   const files = new FilesService(userDb);

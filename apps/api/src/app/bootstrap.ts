@@ -43,6 +43,10 @@ export async function createApp(config: ApiConfig, opts: { logger?: false | impo
   outliveClientKeepAlive(app.getHttpServer());
   // X-Forwarded-For only from the configured proxies (FORWARDABLE_TRUSTED_PROXIES); none by default.
   app.set('trust proxy', config.trustedProxies.length ? config.trustedProxies : false);
+  // No ETag on API answers: they are per user and `no-store` (noStoreForApi), so no cache ever
+  // revalidates them, and Express would hash every JSON body (SHA-1) for nothing. The SPA's static
+  // files are served by serve-static, which keeps its own ETags.
+  app.set('etag', false);
   app.setGlobalPrefix('api');
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }));
   app.enableShutdownHooks();
