@@ -55,7 +55,13 @@ async function main() {
   // BENCH_CONNECTIONS_PER_USER: the overhead cells run this server beside the API, both under PostgreSQL's max_connections.
   const uds = new UserDataSources({ ...pg, entities: schemaEntities, maxUsers: 100, connectionsPerUser: Number(process.env.BENCH_CONNECTIONS_PER_USER ?? 2), maxConnections: 200 });
   const sessions = new Map<string, Session>();
-  const userDb = { of: (u: AuthUser) => uds.get(sessions.get(u.sessionId)!.lease) } as unknown as UserDb;
+  // The product's UserDb, reduced to the session map of this server: the same three ways in.
+  const leaseOf = (u: AuthUser) => sessions.get(u.sessionId)!.lease;
+  const userDb = {
+    of: (u: AuthUser) => uds.get(leaseOf(u)),
+    read: <T>(u: AuthUser, fn: (ds: DataSource) => Promise<T>) => uds.read(leaseOf(u), fn),
+    write: <T>(u: AuthUser, fn: (ds: DataSource) => Promise<T>) => uds.write(leaseOf(u), fn),
+  } as unknown as UserDb;
   const files = new FilesService(userDb);
 
   // (b) and (c): one shared pool as the application role.
