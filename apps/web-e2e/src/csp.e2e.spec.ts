@@ -3,18 +3,9 @@
  * with its stylesheet applied, and the browser reports no violation (a blocked script, style or
  * event handler would show up as a `securitypolicyviolation` event or a console error).
  */
-import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
-import { ensureRealm, kinit, RealmEnv, repoRoot, TicketCache } from '@forwardable/testing/realm';
+import { ensureRealm, kinit, RealmEnv, TicketCache } from '@forwardable/testing/realm';
 import { openBrowser, UserBrowser } from './support/browser';
-
-function stack(cmd: 'up' | 'down', realm: RealmEnv): void {
-  execFileSync('bash', [join(repoRoot, 'tools/scripts/stack.sh'), cmd, '--dir', realm.dir, '--delegation', 'unconstrained'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: process.env,
-    timeout: 120_000,
-  });
-}
+import { stack } from './support/stack';
 
 describe('the SPA under the Content-Security-Policy (db2 realm)', () => {
   let realm: RealmEnv;

@@ -6,12 +6,11 @@
  * group is what `forwardable-roles sync` makes of a directory group: a NOLOGIN role in
  * forwardable_managed with its members granted it (the RLS helpers count a grant to it for them).
  */
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { ensureRealm, kinit, RealmEnv, repoRoot, superuserSql, TicketCache } from '@forwardable/testing/realm';
 import { openBrowser, screenshot, UserBrowser } from './support/browser';
+import { expectNeitherFolderNorFile, stack } from './support/stack';
 
 describe('sharing a folder with a directory group (Chromium, db2 realm)', () => {
   let realm: RealmEnv;
@@ -19,12 +18,6 @@ describe('sharing a folder with a directory group (Chromium, db2 realm)', () => 
   const group = `engineering_${tag}`;
   const tickets: TicketCache[] = [];
   const browsers: UserBrowser[] = [];
-  const stack = (cmd: 'up' | 'down') =>
-    execFileSync('bash', [join(repoRoot, 'tools/scripts/stack.sh'), cmd, '--dir', realm.dir, '--delegation', 'unconstrained'], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: process.env,
-      timeout: 120_000,
-    });
   const shot = (page: Page, name: string) => screenshot(page, repoRoot, `group-share-${name}`);
 
   async function browserFor(user: 'alice' | 'bob' | 'carol'): Promise<UserBrowser> {
@@ -37,7 +30,7 @@ describe('sharing a folder with a directory group (Chromium, db2 realm)', () => 
 
   beforeAll(() => {
     realm = ensureRealm('db2');
-    stack('up');
+    stack('up', realm);
     superuserSql(
       realm,
       `DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'forwardable_managed') THEN CREATE ROLE forwardable_managed NOLOGIN; END IF; END $$;
@@ -51,7 +44,7 @@ describe('sharing a folder with a directory group (Chromium, db2 realm)', () => 
       // Grants to the group go first: a role that grants still name cannot be dropped.
       superuserSql(realm, `DELETE FROM directory_permissions WHERE grantee = '${group}'; DELETE FROM file_permissions WHERE grantee = '${group}'`, realm.pg.database);
       superuserSql(realm, `DROP ROLE IF EXISTS "${group}"`);
-      stack('down');
+      stack('down', realm);
     }
   });
 
@@ -99,12 +92,7 @@ describe('sharing a folder with a directory group (Chromium, db2 realm)', () => 
 
     // carol is not: neither the folder nor the file exists for her
     const carol = await browserFor('carol');
-    await carol.page.goto(realm.url);
-    await carol.page.getByTestId('tree').waitFor();
-    expect(await carol.page.getByTestId('tree').innerText()).not.toContain(folder);
-    await carol.page.goto(fileUrl);
-    await carol.page.getByTestId('error').waitFor();
-    expect(await carol.page.getByTestId('file-view').count()).toBe(0);
+    await expectNeitherFolderNorFile(carol.page, realm, folder, fileUrl);
     await shot(carol.page, 'carol-not-a-member');
 
     // alice revokes the group's grant in the same dialog

@@ -4,28 +4,21 @@
  * is sent to the sign-in page, signs in with dbadmin's password and lands on the wizard. A sign-in
  * link crafted to send the user elsewhere afterwards keeps them on this site.
  */
-import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
-import { ensureRealm, RealmEnv, repoRoot } from '@forwardable/testing/realm';
+import { ensureRealm, RealmEnv } from '@forwardable/testing/realm';
 import { openBrowser, UserBrowser } from './support/browser';
+import { stack } from './support/stack';
 
 describe('return to the page first asked for after a password sign-in (Chromium, db2 realm)', () => {
   let realm: RealmEnv;
   const browsers: UserBrowser[] = [];
-  const stack = (cmd: 'up' | 'down') =>
-    execFileSync('bash', [join(repoRoot, 'tools/scripts/stack.sh'), cmd, '--dir', realm.dir, '--delegation', 'unconstrained'], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: process.env,
-      timeout: 120_000,
-    });
 
   beforeAll(() => {
     realm = ensureRealm('db2');
-    stack('up');
+    stack('up', realm);
   });
   afterAll(async () => {
     await Promise.allSettled(browsers.map((b) => b.close()));
-    if (realm) stack('down');
+    if (realm) stack('down', realm);
   });
 
   async function signInWithPassword(b: UserBrowser, user: 'dbadmin' | 'bob'): Promise<void> {

@@ -3,20 +3,11 @@
  * signs in silently, delegates, and sees only what PostgreSQL allows. The API and the SPA are the
  * built artefacts (dist/), started by tools/scripts/stack.sh on a test realm.
  */
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { ensureRealm, kinit, RealmEnv, repoRoot, TicketCache } from '@forwardable/testing/realm';
 import { openBrowser, screenshot, UserBrowser } from './support/browser';
-
-function stack(cmd: 'up' | 'down', realm: RealmEnv, delegation: 'constrained' | 'unconstrained'): void {
-  execFileSync('bash', [join(repoRoot, 'tools/scripts/stack.sh'), cmd, '--dir', realm.dir, '--delegation', delegation], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: process.env,
-    timeout: 120_000,
-  });
-}
+import { expectNeitherFolderNorFile, stack } from './support/stack';
 
 async function bannerText(page: Page): Promise<string> {
   return (await page.getByTestId('banner').innerText()).replace(/\s+/g, ' ').trim();
@@ -90,12 +81,7 @@ describe.each([
     await shot(bob.page, 'bob-read-only');
 
     const carol = await browserFor('carol');
-    await carol.page.goto(realm.url);
-    await carol.page.getByTestId('tree').waitFor();
-    expect(await carol.page.getByTestId('tree').innerText()).not.toContain(folder);
-    await carol.page.goto(fileUrl);
-    await carol.page.getByTestId('error').waitFor();
-    expect(await carol.page.getByTestId('file-view').count()).toBe(0);
+    await expectNeitherFolderNorFile(carol.page, realm, folder, fileUrl);
     await shot(carol.page, 'carol-not-found');
 
     // The classic injection finds nothing extra: bob sees the one shared file and nothing else.
