@@ -108,23 +108,25 @@ export async function withLdap<T>(ldap: LdapOptions, work: (client: Client) => P
     if (!gssapi) {
       await client.bind(ldap.bindDn ?? '', ldap.bindPassword ?? '');
     } else if (isCredentialSource(gssapiCredential)) {
+      // A lease is given back either way; a failed bind drops its credential for the next borrow.
+      const bindWith = async (lease: Awaited<ReturnType<typeof gssapiCredential.borrow>>): Promise<void> => {
+        try {
+          await bindGssapi(client, lease.credential, service);
+          lease.release();
+        } catch (e) {
+          lease.release(true);
+          throw e;
+        }
+      };
       const lease = await gssapiCredential.borrow();
       try {
-        await bindGssapi(client, lease.credential, service);
-        lease.release();
+        await bindWith(lease);
       } catch (e) {
-        lease.release(true);
+        // Only a credential kept from earlier binds is worth one retry on a new connection.
         if (lease.fresh) throw e;
         await client.unbind().catch(() => undefined);
         client = connect();
-        const retry = await gssapiCredential.borrow();
-        try {
-          await bindGssapi(client, retry.credential, service);
-          retry.release();
-        } catch (e2) {
-          retry.release(true);
-          throw e2;
-        }
+        await bindWith(await gssapiCredential.borrow());
       }
     } else {
       const credential = await (gssapiCredential as () => Promise<Credential>)();
