@@ -18,10 +18,21 @@ import type { UserDataSourcesOptions } from './options';
 const WHERE = 'SELECT pg_is_in_recovery() AS standby, inet_server_port() AS port, session_user AS u';
 type Where = { standby: boolean; port: number; u: string };
 
+/**
+ * Wait until `check` holds. A check that throws counts as "not yet" until the time is up (then its
+ * error is thrown): a standby that has not replayed a table's creation yet answers "relation does
+ * not exist", which is replication lag, not a failure.
+ */
 async function eventually(check: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
   const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error('condition not reached in time');
+  for (;;) {
+    let error: unknown;
+    try {
+      if (await check()) return;
+    } catch (e) {
+      error = e;
+    }
+    if (Date.now() > end) throw error ?? new Error('condition not reached in time');
     await new Promise((r) => setTimeout(r, 50));
   }
 }
